@@ -1,0 +1,261 @@
+"""The ``ipxe-compat`` command: parse options, call one library function, map errors to exits.
+
+Heavy modules (jinja2, python-debian) are imported inside the commands that need them, so
+``--help`` stays fast. Every error is printed as one line ``ipxe-compat: error: ...`` in
+:func:`main`, the one place that maps exceptions to exit codes (cli.md): 1 = a problem was found,
+2 = bad usage or unusable input. ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .errors import IpxeCompatError, UsageError
+
+PROG = "ipxe-compat"
+_debug = False
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"{PROG}: error: {message}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None, prog_name: str = PROG) -> None:
+    """Console entry point; never shows a traceback unless --debug is given."""
+    try:
+        code = cli.main(args=argv, prog_name=prog_name, standalone_mode=False)
+    except IpxeCompatError as error:
+        if _debug:
+            raise
+        _fail(str(error), error.exit_code)
+    except click.exceptions.UsageError as error:
+        _fail(error.format_message().replace("\n", " "), 2)
+    except click.exceptions.Abort:
+        _fail("interrupted", 130)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except OSError as error:
+        if _debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        _fail(f"{where}{error.strerror or error}", 2)
+    except Exception as error:  # a bug: still one line, and a way to see more
+        if _debug:
+            raise
+        _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for details)", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name=PROG)
+@click.option("--debug", is_flag=True, help="Show a Python traceback on errors.")
+def cli(debug: bool) -> None:
+    """Keep old iPXE option ROMs so QEMU live migration survives ipxe updates.
+
+    QEMU sizes a NIC option ROM's memory block to the next power of two of the ROM file; a
+    migration between hosts whose ROMs fall in different buckets fails with "Size mismatch".
+    ipxe-compat reads old ROM sets (a .deb, a directory, .rom files), validates every ROM, and
+    generates a co-installable Debian source package that keeps them as 256k-*.rom.
+
+    SOURCE is a binary package (ipxe-qemu_*.deb), a directory of *.rom files, or one .rom file.
+
+    Exit status: 0 success, 1 a problem was found (invalid or oversized ROM),
+    2 bad usage or unusable input.
+    """
+    global _debug
+    _debug = debug
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option("--roms", "globs", multiple=True, metavar="GLOB",
+              help="Only ROMs whose file name matches GLOB (repeatable). Default: all.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def inspect(sources: tuple[str, ...], globs: tuple[str, ...], as_json: bool) -> None:
+    """Show the structure of every ROM: images, ids, checksums, EFI headers, padding.
+
+    Exit 1 if any ROM is structurally invalid (each named on stderr with its byte offset).
+
+    \b
+    Example:
+      ipxe-compat inspect ipxe-qemu_1.0.0+git-20190125.36a4c85-5.1_all.deb --roms 'efi-*'
+    """
+    from .report import inspect_romset, to_json, to_text
+    from .sources import read_sources
+
+    reports = inspect_romset(read_sources(sources), globs)
+    if not reports:
+        raise UsageError(f"--roms {' '.join(globs)} matches no ROM")
+    if as_json:
+        _emit_json(to_json(reports))
+    else:
+        click.echo(to_text(reports), nl=False)
+    errors = [error for report in reports for error in report.errors]
+    for error in errors:
+        click.echo(f"{PROG}: error: {error}", err=True)
+    if errors:
+        sys.exit(1)
+
+
+def _default_maintainer() -> str:
+    name, email = os.environ.get("DEBFULLNAME", "").strip(), os.environ.get("DEBEMAIL", "").strip()
+    if "<" in email:  # DEBEMAIL="Name <user@example.org>", as dch accepts it
+        return email
+    if name and email:
+        return f"{name} <{email}>"
+    raise UsageError("no maintainer: give --maintainer 'Name <email>' or set DEBFULLNAME and DEBEMAIL")
+
+
+def _default_epoch() -> int:
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None:
+        return int(time.time())
+    if not value.isdigit():
+        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds")
+    return int(value)
+
+
+def _read_text(path: str | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read {what}: {error}", path=path) from error
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
+              help="Directory to write into (created if missing).")
+@click.option("--size", default="256k", show_default=True,
+              help="QEMU bucket the compat ROMs must fit: 256k, 512k, 1M, or bytes (a power of two).")
+@click.option("--roms", "globs", multiple=True, metavar="GLOB",
+              help="Which ROMs to carry, by file name (repeatable).  [default: efi-*.rom]")
+@click.option("--prefix", help="Prefix of each installed ROM name.  [default: <size>-, e.g. 256k-]")
+@click.option("--pad/--copy", default=True, show_default=True,
+              help="Pad each ROM to exactly SIZE, or copy it unchanged (it must still fit SIZE).")
+@click.option("--pad-byte", default="0xff", show_default=True, help="The padding byte.")
+@click.option("--install-dir", default="/usr/share/qemu", show_default=True,
+              help="Where the binary package installs the ROMs (on QEMU's firmware path).")
+@click.option("--source-name", help="Source package name.  [default: ipxe-qemu-<size>-compat]")
+@click.option("--package-name",
+              help="Binary package name.  [default: ipxe-qemu-<size>-compat-efi-roms]")
+@click.option("--version", "version",
+              help="Debian version of the new package.  [default: <origin upstream version>-1]")
+@click.option("--distribution", default="unstable", show_default=True, help="Changelog distribution.")
+@click.option("--urgency", default="medium", show_default=True, help="Changelog urgency.")
+@click.option("--maintainer", help="'Name <email>'.  [default: $DEBFULLNAME <$DEBEMAIL>]")
+@click.option("--message", "messages", multiple=True, metavar="TEXT",
+              help="A changelog entry line (repeatable; may carry 'Closes: #NNN').")
+@click.option("--changelog-from", type=click.Path(dir_okay=False),
+              help="An existing debian/changelog to continue.")
+@click.option("--date", "date",
+              help="Changelog date, RFC 2822 or @EPOCH.  [default: $SOURCE_DATE_EPOCH, else now]")
+@click.option("--origin-source", help="For directory/.rom sources: ipxe source package (Built-Using).")
+@click.option("--origin-version", help="For directory/.rom sources: its version (Built-Using).")
+@click.option("--origin-copyright", type=click.Path(dir_okay=False),
+              help="For directory/.rom sources: the origin's DEP-5 copyright file.")
+@click.option("--build-source", is_flag=True,
+              help="Also run dpkg-source and dpkg-genchanges: .dsc, .debian.tar.xz, _source.changes.")
+@click.option("--force", is_flag=True, help="Replace existing outputs of the same names.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def generate(sources: tuple[str, ...], outdir: Path, size: str, globs: tuple[str, ...],
+             prefix: str | None, pad: bool, pad_byte: str, install_dir: str,
+             source_name: str | None, package_name: str | None, version: str | None,
+             distribution: str, urgency: str, maintainer: str | None, messages: tuple[str, ...],
+             changelog_from: str | None, date: str | None, origin_source: str | None,
+             origin_version: str | None, origin_copyright: str | None, build_source: bool,
+             force: bool, as_json: bool) -> None:
+    """Generate the ipxe-qemu-256k-compat source package from old ROM sets.
+
+    Writes <source>_<upstream>.orig.tar.xz (the compat ROMs) and the unpacked tree
+    <source>-<upstream>/ with debian/, ready for dpkg-buildpackage. A ROM larger than SIZE is
+    refused (exit 1), never truncated; nothing is written then.
+
+    \b
+    Example:
+      apt-get download ipxe-qemu=1.0.0+git-20190125.36a4c85-5.1
+      ipxe-compat generate ipxe-qemu_1.0.0+git-20190125.36a4c85-5.1_all.deb -o build/
+      cd build/ipxe-qemu-256k-compat-1.0.0+git-20190125.36a4c85 && dpkg-buildpackage -us -uc
+    """
+    from .copyright import OriginCopyright
+    from .context import PackageOptions
+    from .fields import parse_date
+    from .generate import generate as run_generate
+    from .plan import DEFAULT_GLOBS, PlanOptions, parse_pad_byte
+    from .sizes import parse_size
+
+    plan_options = PlanOptions(
+        size=parse_size(size),
+        prefix=prefix,
+        pad=pad,
+        pad_byte=parse_pad_byte(pad_byte),
+        globs=globs or DEFAULT_GLOBS,
+    )
+    copyright_text = _read_text(origin_copyright, "origin copyright")
+    options = PackageOptions(
+        maintainer=maintainer if maintainer is not None else _default_maintainer(),
+        epoch=parse_date(date) if date else _default_epoch(),
+        source_name=source_name,
+        package_name=package_name,
+        version=version,
+        distribution=distribution,
+        urgency=urgency,
+        install_dir=install_dir,
+        origin_source=origin_source,
+        origin_version=origin_version,
+        origin_copyright=(
+            OriginCopyright(origin_copyright, copyright_text, origin_copyright)
+            if origin_copyright and copyright_text is not None else None
+        ),
+        messages=messages,
+    )
+    result = run_generate(
+        sources, outdir, plan_options, options, force=force, build_source=build_source,
+        previous_changelog=_read_text(changelog_from, "changelog"),
+    )
+    ctx = result.context
+    if as_json:
+        _emit_json({
+            "source": ctx.source,
+            "package": ctx.package,
+            "version": ctx.version,
+            "built_using": ctx.built_using,
+            "orig_tarball": str(result.orig_tarball),
+            "tree": str(result.tree),
+            "built": [str(path) for path in result.built],
+            "roms": [
+                {"name": r.name, "size": r.size, "sha256": r.sha256, "origin": r.original.name,
+                 "origin_size": r.original.size, "origin_sha256": r.original.sha256}
+                for r in result.roms
+            ],
+        })
+        return
+    click.echo(f"{ctx.source} {ctx.version}: {len(result.roms)} ROMs "
+               f"({'padded to ' + ctx.size_label if ctx.padded else 'copied'}), "
+               f"Built-Using: {ctx.built_using}")
+    for rom in result.roms:
+        click.echo(f"  {ctx.install_dir}/{rom.name}  {rom.size} bytes  "
+                   f"(from {rom.original.name}, {rom.original.size} bytes)")
+    click.echo(f"wrote {result.orig_tarball}")
+    click.echo(f"wrote {result.tree}/")
+    for path in result.built:
+        click.echo(f"wrote {path}")
+    click.echo("next:")
+    if result.built:
+        click.echo(f"  debsign {result.built[-1]} && dput {result.built[-1]}")
+    click.echo(f"  cd {result.tree} && dpkg-buildpackage -us -uc")

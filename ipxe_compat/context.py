@@ -1,0 +1,212 @@
+"""The typed, frozen description of the package to generate. Pure.
+
+Everything the templates may use is a field here, and every field is validated text (see
+:mod:`ipxe_compat.fields`) or a number: templates never see raw user input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from debian.debian_support import Version
+
+from . import __version__, fields
+from .copyright import OriginCopyright, Statement, gather
+from .errors import UsageError
+from .plan import CompatRom, PlanOptions
+from .qemu_devices import devices_for
+from .sizes import size_label
+from .sources import Origin, RomSet
+
+STANDARDS_VERSION = "4.6.2"  # the newest bookworm's lintian knows; newer is a warning there
+HOMEPAGE = "https://ipxe.org/"
+DEFAULT_INSTALL_DIR = "/usr/share/qemu"
+
+
+@dataclass(frozen=True)
+class PackageOptions:
+    """The user's choices for the Debian package; None means 'derive the default'."""
+
+    maintainer: str
+    epoch: int  # the changelog date, seconds since the epoch
+    source_name: str | None = None
+    package_name: str | None = None
+    version: str | None = None
+    distribution: str = "unstable"
+    urgency: str = "medium"
+    install_dir: str = DEFAULT_INSTALL_DIR
+    origin_source: str | None = None  # for sources that are not .deb
+    origin_version: str | None = None
+    origin_copyright: OriginCopyright | None = None
+    messages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One line of debian/compat-roms.manifest; no field holds white space."""
+
+    name: str
+    size: int
+    sha256: str
+    pad_byte: str  # "0xff", or "none" when copied
+    origin_size: int
+    origin_sha256: str
+    origin_package: str  # binary package, or "-" for a directory or file source
+    origin_version: str
+    origin_path: str
+    devices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PackageContext:
+    """All a template may use."""
+
+    source: str
+    package: str
+    version: str
+    upstream_version: str
+    maintainer: str
+    distribution: str
+    urgency: str
+    date: str  # RFC 2822, UTC
+    epoch: int
+    size: int
+    size_label: str
+    prefix: str
+    padded: bool
+    pad_byte: str
+    install_dir: str
+    built_using: str
+    origin_labels: tuple[str, ...]
+    roms: tuple[ManifestEntry, ...]
+    changes: tuple[str, ...]
+    copyright: Statement
+    tool_version: str = __version__
+    standards_version: str = STANDARDS_VERSION
+    homepage: str = HOMEPAGE
+    globs: tuple[str, ...] = field(default=())
+
+    @property
+    def deb_file_name_too_long(self) -> bool:
+        """Whether lintian's package-has-long-file-name fires on the .deb: it measures the
+        name as if the architecture were "kfreebsd-amd64" (14 characters) against 80."""
+        name = f"{self.package}_{self.version.split(':', 1)[-1]}_all.deb"
+        return len(name) - len("all") + len("kfreebsd-amd64") > 80
+
+    @property
+    def rom_glob(self) -> str:
+        """The pattern matching every ROM of the package (debian/copyright, overrides)."""
+        return f"{self.prefix}*.rom"
+
+
+def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanOptions,
+                  options: PackageOptions) -> PackageContext:
+    """Validate the options and derive every default (names, version, Built-Using)."""
+    label = size_label(plan_options.size)
+    origins = _used_origins(plan)
+    built_using = _built_using(origins, options)
+    version = fields.version(options.version or _default_version(origins, options))
+    source = fields.package_name(options.source_name or f"ipxe-qemu-{label}-compat", "source name")
+    package = fields.package_name(
+        options.package_name or f"ipxe-qemu-{label}-compat-efi-roms", "package name"
+    )
+    copyrights = _copyrights(origins, options)
+    pad = f"{plan_options.pad_byte:#04x}" if plan_options.pad else "none"
+    labels = tuple(dict.fromkeys(o.label for o in origins))
+    roms = tuple(_manifest_entry(rom) for rom in plan)
+    changes = tuple(fields.text_line(m, "changelog entry") for m in options.messages) or (
+        _default_change(roms, labels, plan_options, options.install_dir, label),
+    )
+    return PackageContext(
+        source=source,
+        package=package,
+        version=str(version),
+        upstream_version=version.upstream_version or "",
+        maintainer=fields.maintainer(options.maintainer),
+        distribution=fields.distribution(options.distribution),
+        urgency=fields.urgency(options.urgency),
+        date=fields.rfc2822(options.epoch),
+        epoch=options.epoch,
+        size=plan_options.size,
+        size_label=label,
+        prefix=fields.prefix(plan_options.effective_prefix),
+        padded=plan_options.pad,
+        pad_byte=pad,
+        install_dir=fields.install_dir(options.install_dir),
+        built_using=built_using,
+        origin_labels=labels,
+        roms=roms,
+        changes=changes,
+        copyright=gather(copyrights),
+        globs=plan_options.globs,
+    )
+
+
+def _used_origins(plan: Sequence[CompatRom]) -> list[Origin]:
+    return list(dict.fromkeys(rom.original.origin for rom in plan))
+
+
+def _built_using(origins: Sequence[Origin], options: PackageOptions) -> str:
+    """``ipxe (= 1.0.0+git-20190125.36a4c85-5.1)``: the source the ROMs were built from."""
+    refs: dict[str, None] = {}
+    for origin in origins:
+        if origin.source_package and origin.source_version:
+            name, version = origin.source_package, origin.source_version
+        elif options.origin_source and options.origin_version:
+            name, version = options.origin_source, options.origin_version
+        else:
+            raise UsageError(
+                f"{origin.spec} is not a package: give --origin-source and --origin-version "
+                "(the ipxe source package the ROMs were built from, for Built-Using)"
+            )
+        fields.package_name(name, "origin source")
+        fields.any_version(version, "origin version")
+        refs.setdefault(f"{name} (= {version})")
+    return ", ".join(refs)
+
+
+def _default_version(origins: Sequence[Origin], options: PackageOptions) -> str:
+    upstreams = {
+        Version(o.source_version or options.origin_version or "").upstream_version for o in origins
+    }
+    if len(upstreams) != 1:
+        raise UsageError("the ROMs come from several upstream versions: give --version")
+    return f"{upstreams.pop()}-1"
+
+
+def _copyrights(origins: Sequence[Origin], options: PackageOptions) -> list[OriginCopyright]:
+    found = [OriginCopyright(o.label, o.copyright, o.spec) for o in origins if o.copyright]
+    if options.origin_copyright is not None:
+        found.append(options.origin_copyright)
+    if not found:
+        raise UsageError(
+            "no origin copyright: the sources are not packages, so give --origin-copyright FILE "
+            "(e.g. /usr/share/doc/ipxe-qemu/copyright)"
+        )
+    return found
+
+
+def _manifest_entry(rom: CompatRom) -> ManifestEntry:
+    original = rom.original
+    return ManifestEntry(
+        name=rom.name,
+        size=rom.size,
+        sha256=rom.sha256,
+        pad_byte=f"{rom.pad_byte:#04x}" if rom.pad_byte is not None else "none",
+        origin_size=original.size,
+        origin_sha256=original.sha256,
+        origin_package=original.origin.package or "-",
+        origin_version=original.origin.version or original.origin.source_version or "-",
+        origin_path=original.path,
+        devices=devices_for(original.name),
+    )
+
+
+def _default_change(roms: Sequence[ManifestEntry], labels: Sequence[str], plan_options: PlanOptions,
+                    install_dir: str, label: str) -> str:
+    how = (f"padded to {label} with {plan_options.pad_byte:#04x}" if plan_options.pad
+           else "copied unchanged")
+    return (f"Keep {len(roms)} ROMs of {', '.join(labels)} ({', '.join(plan_options.globs)}), "
+            f"{how}, as {install_dir}/{plan_options.effective_prefix}*.rom for QEMU live "
+            "migration from hosts that still run them.")

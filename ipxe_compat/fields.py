@@ -1,0 +1,105 @@
+"""Validation of the text that goes into Debian control files. Pure.
+
+Everything a user types that ends up in debian/control, debian/changelog or a file name passes
+through here first: the syntax is Debian policy's (5.6.1 Source, 5.6.7 Package, 5.6.12 Version,
+5.6.2 Maintainer), so no newline, comma or stray character can add a field or break the file.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from datetime import datetime, timezone
+
+from debian.debian_support import Version
+
+from .errors import UsageError
+
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+_VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*")
+_DISTRIBUTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
+_URGENCY = re.compile(r"(?:low|medium|high|emergency|critical)")
+_MAINTAINER = re.compile(r"(?P<name>[^<>,\"\x00-\x1f\x7f]+?) <(?P<email>[^<>@\s,]+@[^<>@\s,]+)>")
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+_INSTALL_DIR = re.compile(r"(?:/[A-Za-z0-9._+-]+)+")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def package_name(value: str, what: str = "package name") -> str:
+    if not _PACKAGE.fullmatch(value):
+        raise UsageError(f"{what} {value!r} is not a Debian package name ([a-z0-9][a-z0-9+.-]+)")
+    return value
+
+
+def any_version(value: str, what: str = "version") -> Version:
+    """Any Debian version, native or not: ``1.0``, ``1:2.0-3``."""
+    if not _VERSION.fullmatch(value):
+        raise UsageError(f"{what} {value!r} is not a Debian version")
+    try:
+        return Version(value)
+    except ValueError as error:
+        raise UsageError(f"{what} {value!r} is not a Debian version: {error}") from error
+
+
+def version(value: str) -> Version:
+    """A Debian version with a revision (3.0 (quilt) needs one): ``1.0-1``."""
+    parsed = any_version(value)
+    if not parsed.debian_revision:
+        raise UsageError(f"version {value!r} has no Debian revision (e.g. {value}-1)")
+    return parsed
+
+
+def distribution(value: str) -> str:
+    if not _DISTRIBUTION.fullmatch(value):
+        raise UsageError(f"distribution {value!r} is not a suite name such as unstable")
+    return value
+
+
+def urgency(value: str) -> str:
+    if not _URGENCY.fullmatch(value):
+        raise UsageError(f"urgency {value!r} is not one of low, medium, high, emergency, critical")
+    return value
+
+
+def maintainer(value: str) -> str:
+    """``Full Name <email>`` on one line, as debian/control and debian/changelog want it."""
+    if not _MAINTAINER.fullmatch(value):
+        raise UsageError(f"maintainer {value!r} is not of the form 'Full Name <user@example.org>'")
+    return value
+
+
+def prefix(value: str) -> str:
+    if not _PREFIX.fullmatch(value):
+        raise UsageError(f"prefix {value!r} may hold only letters, digits and ._+- (e.g. 256k-)")
+    return value
+
+
+def install_dir(value: str) -> str:
+    if not _INSTALL_DIR.fullmatch(value) or ".." in value.split("/") or "." in value.split("/"):
+        raise UsageError(f"install dir {value!r} is not an absolute, normalized path")
+    return value
+
+
+def text_line(value: str, what: str) -> str:
+    """A free-text line (changelog entry, origin name): printable, one line, not empty."""
+    if not value.strip() or _CONTROL_CHARS.search(value):
+        raise UsageError(f"{what} {value!r} must be one non-empty line without control characters")
+    return value.strip()
+
+
+def parse_date(value: str) -> int:
+    """``@EPOCH`` or an RFC 2822 date -> seconds since the epoch."""
+    if value.startswith("@") and value[1:].isdigit():
+        return int(value[1:])
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError) as error:
+        raise UsageError(f"date {value!r} is neither @EPOCH nor an RFC 2822 date") from error
+    if parsed.tzinfo is None:
+        raise UsageError(f"date {value!r} has no time zone")
+    return int(parsed.timestamp())
+
+
+def rfc2822(epoch: int) -> str:
+    """The changelog date, always in UTC so the time zone of the machine never shows."""
+    return email.utils.format_datetime(datetime.fromtimestamp(epoch, tz=timezone.utc))

@@ -1,0 +1,169 @@
+"""ROM set sources: a ``.deb``, a directory, single ``.rom`` files (cli.md, "ROM set sources").
+
+A source yields :class:`RomFile` objects named by file name (``efi-virtio.rom``), which is a ROM's
+identity across sets, each tagged with the :class:`Origin` it came from so the generated package
+can name it (Built-Using, the manifest, debian/copyright).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+from .debpkg import MAX_MEMBER, read_deb
+from .errors import SourceError
+
+_SOURCE_FIELD = re.compile(r"(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a ROM set came from. Package fields are known only for .deb sources."""
+
+    kind: str  # "deb", "dir" or "rom"
+    spec: str  # the SOURCE argument as given
+    package: str | None = None
+    version: str | None = None
+    source_package: str | None = None
+    source_version: str | None = None
+    copyright: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How tables and messages name it: ``ipxe-qemu 1.0.0-5.1`` or the path."""
+        if self.package and self.version:
+            return f"{self.package} {self.version}"
+        return self.spec
+
+
+@dataclass(frozen=True)
+class RomFile:
+    """One ROM file of a set: its name, bytes, mtime and where it came from."""
+
+    name: str
+    data: bytes
+    mtime: int
+    path: str  # inside the package (usr/lib/ipxe/qemu/efi-virtio.rom) or the file name
+    origin: Origin
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class RomSet:
+    """ROMs from one or more sources, unique by name, sorted by name."""
+
+    roms: tuple[RomFile, ...]
+    origins: tuple[Origin, ...]
+
+    def by_name(self) -> dict[str, RomFile]:
+        return {rom.name: rom for rom in self.roms}
+
+
+def read_sources(specs: Iterable[str]) -> RomSet:
+    """Read every source; the same ROM name from two sources must have the same bytes."""
+    merged: dict[str, RomFile] = {}
+    origins: list[Origin] = []
+    for spec in specs:
+        origin, roms = read_source(spec)
+        origins.append(origin)
+        for rom in roms:
+            other = merged.get(rom.name)
+            if other is not None and other.data != rom.data:
+                raise SourceError(
+                    f"{rom.name} differs from the one in {other.origin.spec}: "
+                    "give one of the two sources, or select with --roms",
+                    path=spec,
+                )
+            merged.setdefault(rom.name, rom)
+    if not origins:
+        raise SourceError("no ROM set source given")
+    return RomSet(tuple(merged[name] for name in sorted(merged)), tuple(origins))
+
+
+def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
+    """Read one SOURCE argument: a .deb, a directory of *.rom, or one .rom file."""
+    try:
+        mode = os.stat(spec).st_mode
+    except OSError as error:
+        raise SourceError(f"cannot read: {error.strerror}", path=spec) from error
+    if stat.S_ISDIR(mode):
+        return _read_dir(spec)
+    if spec.endswith(".deb") or spec.endswith(".udeb"):
+        return _read_deb(spec)
+    if spec.endswith(".rom"):
+        origin = Origin("rom", spec)
+        return origin, [_read_rom_file(spec, origin)]
+    raise SourceError("not a ROM set source: expected a .deb, a directory or a .rom file", path=spec)
+
+
+def _read_deb(spec: str) -> tuple[Origin, list[RomFile]]:
+    contents = read_deb(spec)
+    control = contents.control
+    package, version = control.get("Package"), control.get("Version")
+    if not version:
+        raise SourceError("control member has no Version field", path=spec)
+    match = _SOURCE_FIELD.fullmatch(control.get("Source", package).strip())
+    if not match:
+        raise SourceError(f"malformed Source field {control.get('Source')!r}", path=spec)
+    origin = Origin(
+        kind="deb",
+        spec=spec,
+        package=package,
+        version=version,
+        source_package=match["name"],
+        source_version=match["version"] or version,
+        copyright=contents.copyright,
+    )
+    roms: dict[str, RomFile] = {}
+    for member in contents.roms:
+        name = member.path.rsplit("/", 1)[-1]
+        rom = RomFile(name, member.data, member.mtime, member.path, origin)
+        other = roms.get(name)
+        if other is not None and other.data != rom.data:
+            raise SourceError(f"{other.path} and {rom.path} differ", path=spec)
+        roms.setdefault(name, rom)
+    if not roms:
+        raise SourceError(
+            "no *.rom files under usr/lib/ipxe/qemu/ or usr/share/qemu/: not an ipxe-qemu package",
+            path=spec,
+        )
+    return origin, list(roms.values())
+
+
+def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
+    origin = Origin("dir", spec)
+    roms = []
+    for entry in sorted(os.scandir(spec), key=lambda e: e.name):
+        if entry.name.endswith(".rom") and entry.is_file():  # follows symlinks, as QEMU does
+            roms.append(_read_rom_file(entry.path, origin))
+    if not roms:
+        raise SourceError("no *.rom files in this directory", path=spec)
+    return origin, roms
+
+
+def _read_rom_file(path: str, origin: Origin) -> RomFile:
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise SourceError("not a regular file", path=path)
+            if info.st_size > MAX_MEMBER:
+                raise SourceError(f"{info.st_size} bytes is too large for an option ROM", path=path)
+            data = handle.read()
+    except OSError as error:
+        raise SourceError(f"cannot read: {error.strerror}", path=path) from error
+    name = os.path.basename(path)
+    # the path is recorded by name only, so the output does not depend on where the input lay
+    return RomFile(name, data, int(info.st_mtime), name, origin)
