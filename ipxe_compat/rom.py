@@ -31,7 +31,7 @@ _PCIR_OFFSET = struct.Struct("<H")  # at +0x18
 # revision (B), class code (3s), image length in 512-byte units (H), code revision (H),
 # code type (B), indicator (B, bit 7 = last image). 0x18 bytes, the PCI 2.2 length; PCI 3.0 fields
 # after it are not needed to walk the chain.
-_PCIR = struct.Struct("<4sHHHHB3sHHBB")
+_PCIR = struct.Struct("<4sHHHHB3sHHBB2x")
 # EFI image header after the signature: initialization size in 512-byte units (H, +2),
 # EFI signature (I, +4), subsystem (H, +8), machine type (H, +0xA), compression type (H, +0xC),
 # 8 reserved bytes, offset of the EFI image (H, +0x16).

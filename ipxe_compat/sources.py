@@ -94,6 +94,11 @@ def read_sources(specs: Iterable[str]) -> RomSet:
 
 def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
     """Read one SOURCE argument: a .deb, a directory of *.rom, or one .rom file."""
+    if spec.startswith("apt:"):
+        # TODO(issue 5): apt-get download into $XDG_CACHE_HOME/ipxe-compat with sha256 checks
+        raise SourceError(
+            "apt: sources are not supported yet; run 'apt-get download NAME=VERSION' and give "
+            "the .deb", path=spec)
     try:
         mode = os.stat(spec).st_mode
     except OSError as error:

@@ -1,0 +1,165 @@
+"""The command line as a user meets it: exit codes, one-line errors, nothing lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import factory
+
+ENV = {"DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
+       "SOURCE_DATE_EPOCH": "1700000000"}
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("DEBFULLNAME", "DEBEMAIL")}
+    return subprocess.run([sys.executable, "-m", "ipxe_compat", *args], cwd=cwd, text=True,
+                          capture_output=True, env={**base, **(ENV if env is None else env)})
+
+
+def assert_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ipxe-compat: error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture
+def deb(tmp_path: Path) -> Path:
+    path = tmp_path / "ipxe-qemu_1.0-1_all.deb"
+    path.write_bytes(factory.ipxe_qemu_deb({"efi-virtio.rom": factory.efi_rom(),
+                                            "efi-e1000.rom": factory.efi_rom(1536)}))
+    return path
+
+
+def test_help_teaches_the_commands(tmp_path: Path) -> None:
+    result = run("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "generate" in result.stdout and "inspect" in result.stdout
+    result = run("generate", "--help", cwd=tmp_path)
+    assert "--pad-byte" in result.stdout and "dpkg-buildpackage" in result.stdout
+
+
+def test_generate_writes_orig_and_tree(tmp_path: Path, deb: Path) -> None:
+    result = run("generate", str(deb), "-o", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ipxe-qemu-256k-compat-1.0", "ipxe-qemu-256k-compat_1.0.orig.tar.xz"]
+    tree = out / "ipxe-qemu-256k-compat-1.0"
+    assert (tree / "256k-efi-virtio.rom").stat().st_size == 262144
+    assert "Built-Using: ipxe (= 1.0-1)" in (tree / "debian/control").read_text()
+
+
+def test_missing_source_is_exit_2(tmp_path: Path) -> None:
+    assert_error(run("generate", "nope.deb", "-o", "out", cwd=tmp_path), 2, "nope.deb")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("option", "value", "fragment"), [
+    ("--size", "300k", "not a power of two"),
+    ("--pad-byte", "0x100", "pad byte"),
+    ("--maintainer", "Evil <e@x.org>\nDepends: evil", "maintainer"),
+    ("--version", "1.0", "no Debian revision"),
+    ("--prefix", "../", "prefix"),
+    ("--date", "yesterday", "date"),
+    ("--roms", "efi-nothing*.rom", "matches no ROM"),
+])
+def test_bad_option_values_are_exit_2(tmp_path: Path, deb: Path, option: str, value: str,
+                                      fragment: str) -> None:
+    assert_error(run("generate", str(deb), "-o", "out", option, value, cwd=tmp_path), 2, fragment)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_unknown_option_is_one_line(tmp_path: Path, deb: Path) -> None:
+    assert_error(run("generate", str(deb), "-o", "out", "--frobnicate", cwd=tmp_path), 2,
+                 "--frobnicate")
+
+
+def test_maintainer_is_required(tmp_path: Path, deb: Path) -> None:
+    result = run("generate", str(deb), "-o", "out", cwd=tmp_path,
+                 env={"SOURCE_DATE_EPOCH": "1700000000"})
+    assert_error(result, 2, "DEBFULLNAME")
+
+
+def test_oversized_rom_is_exit_1_and_nothing_is_written(tmp_path: Path) -> None:
+    big = factory.efi_rom(1024, 1024, padding=b"\xff" * (300544 - 2048))
+    (tmp_path / "roms").mkdir()
+    (tmp_path / "roms" / "efi-virtio.rom").write_bytes(big)
+    result = run("generate", "roms", "-o", "out", "--origin-source", "ipxe", "--origin-version",
+                 "1.0-1", cwd=tmp_path)
+    assert_error(result, 1, "efi-virtio.rom (300544 bytes)", "refusing to truncate")
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_output_needs_force(tmp_path: Path, deb: Path) -> None:
+    assert run("generate", str(deb), "-o", "out", cwd=tmp_path).returncode == 0
+    marker = tmp_path / "out" / "ipxe-qemu-256k-compat-1.0" / "debian" / "control"
+    marker.write_text("edited by hand\n")
+    assert_error(run("generate", str(deb), "-o", "out", cwd=tmp_path), 2, "--force")
+    assert marker.read_text() == "edited by hand\n"
+    result = run("generate", str(deb), "-o", "out", "--force", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert marker.read_text().startswith("Source: ipxe-qemu-256k-compat\n")
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
+
+
+def test_output_path_that_is_a_file(tmp_path: Path, deb: Path) -> None:
+    (tmp_path / "out").write_text("mine\n")
+    assert_error(run("generate", str(deb), "-o", "out", cwd=tmp_path), 2, "not a directory")
+    assert (tmp_path / "out").read_text() == "mine\n"
+
+
+def test_directory_source_needs_its_origin(tmp_path: Path) -> None:
+    (tmp_path / "roms").mkdir()
+    (tmp_path / "roms" / "efi-virtio.rom").write_bytes(factory.efi_rom())
+    assert_error(run("generate", "roms", "-o", "out", cwd=tmp_path), 2, "--origin-source")
+    (tmp_path / "copyright").write_text(factory.COPYRIGHT)
+    result = run("generate", "roms", "-o", "out", "--origin-source", "ipxe", "--origin-version",
+                 "1.0-1", "--origin-copyright", "copyright", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    control = (tmp_path / "out" / "ipxe-qemu-256k-compat-1.0" / "debian" / "control").read_text()
+    assert "Built-Using: ipxe (= 1.0-1)" in control
+
+
+def test_inspect_valid_and_invalid(tmp_path: Path, deb: Path) -> None:
+    result = run("inspect", str(deb), cwd=tmp_path)
+    assert result.returncode == 0
+    assert "efi-virtio.rom: 2048 bytes" in result.stdout
+    (tmp_path / "bad.rom").write_bytes(factory.legacy_image() + factory.efi_image(last=False))
+    result = run("inspect", "bad.rom", "--json", cwd=tmp_path)
+    assert_error(result, 1, "bad.rom: offset 0x400", "chain does not end")
+    assert '"valid": false' in result.stdout
+
+
+def _snapshot(top: Path) -> dict[str, tuple[bytes | None, int, int]]:
+    """Every path below ``top``: content, mode and mtime (what dpkg-source would carry)."""
+    snap = {}
+    for path in sorted(top.rglob("*")):
+        info = path.lstat()
+        snap[str(path.relative_to(top))] = (
+            path.read_bytes() if path.is_file() else None, info.st_mode, int(info.st_mtime))
+    return snap
+
+
+def test_output_is_identical_across_time_zone_umask_and_directory(tmp_path: Path, deb: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b" / "deeper").mkdir(parents=True)
+    first = subprocess.run(
+        [sys.executable, "-m", "ipxe_compat", "generate", str(deb), "-o", str(tmp_path / "a/out")],
+        cwd=tmp_path / "a", env={**os.environ, **ENV, "TZ": "UTC"}, capture_output=True,
+        preexec_fn=lambda: os.umask(0o022))
+    second = subprocess.run(
+        [sys.executable, "-m", "ipxe_compat", "generate", str(deb), "-o", "../../b/out"],
+        cwd=tmp_path / "b" / "deeper", env={**os.environ, **ENV, "TZ": "Pacific/Chatham",
+                                            "LC_ALL": "C.UTF-8"},
+        capture_output=True, preexec_fn=lambda: os.umask(0o077))
+    assert first.returncode == second.returncode == 0, (first.stderr, second.stderr)
+    assert _snapshot(tmp_path / "a/out") == _snapshot(tmp_path / "b/out")

@@ -1,0 +1,177 @@
+"""End to end on Debian's real bookworm ipxe-qemu, with the real Debian tools.
+
+generate -> dpkg-source -> dpkg-buildpackage -> lintian, then install beside ipxe-qemu with
+dpkg --root. Under CI=true a missing tool or package fails these tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+from debian.arfile import ArFile
+from debian.debfile import DebFile
+
+from ipxe_compat.sources import read_source
+from tests import factory
+from tests.conftest import require_tool
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {"DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
+       "SOURCE_DATE_EPOCH": "1700000000"}
+TREE = "ipxe-qemu-256k-compat-1.0.0+git-20190125.36a4c85"
+DEB = "ipxe-qemu-256k-compat-efi-roms_1.0.0+git-20190125.36a4c85-1_all.deb"
+DSC = "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1.dsc"
+
+
+def sh(*argv: str | Path, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(a) for a in argv], cwd=cwd, text=True, capture_output=True,
+                            env={**os.environ, **ENV})
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, argv))} exited {result.returncode}:\n"
+                    f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def generate(deb: Path, out: Path, *extra: str, ipxe_compat: list[str] | None = None) -> None:
+    command = ipxe_compat or [sys.executable, "-m", "ipxe_compat"]
+    sh(*command, "generate", deb, "-o", out, *extra, cwd=out.parent)
+
+
+@pytest.fixture(scope="module")
+def built(bookworm_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated source package, built from source with --build-source and dpkg-buildpackage."""
+    require_tool("dpkg-source", "dpkg-genchanges", "dpkg-buildpackage", "dh", "fakeroot")
+    out = tmp_path_factory.mktemp("built") / "out"
+    generate(bookworm_deb, out, "--build-source")
+    sh("dpkg-buildpackage", "-us", "-uc", cwd=out / TREE)
+    return out
+
+
+def test_source_package_files(built: Path) -> None:
+    names = sorted(p.name for p in built.iterdir())
+    for expected in (DSC, DEB, "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85.orig.tar.xz",
+                     "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1.debian.tar.xz",
+                     "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1_source.changes"):
+        assert expected in names
+    changes = (built / "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1_source.changes").read_text()
+    assert "Architecture: source\n" in changes
+
+
+def test_deb_holds_exactly_the_padded_efi_roms(built: Path, bookworm_deb: Path) -> None:
+    _, originals = read_source(str(bookworm_deb))
+    by_name = {rom.name: rom.data for rom in originals}
+    deb = DebFile(str(built / DEB))
+    control = deb.debcontrol()
+    assert control["Built-Using"] == "ipxe (= 1.0.0+git-20190125.36a4c85-5.1)"
+    assert (control["Architecture"], control["Multi-Arch"]) == ("all", "foreign")
+    roms = {str(name): deb.data.get_content(str(name)) for name in deb.data
+            if name.endswith(".rom")}
+    deb.close()
+    expected = {f"./usr/share/qemu/256k-{n}" for n in by_name if n.startswith("efi-")}
+    assert set(roms) == expected and len(roms) == 8
+    for name, data in roms.items():
+        original = by_name[name.rsplit("/", 1)[-1].removeprefix("256k-")]
+        assert len(data) == 262144
+        assert data[: len(original)] == original
+        assert set(data[len(original):]) == {0xFF}
+
+
+def test_lintian_clean(built: Path) -> None:
+    require_tool("lintian")
+    result = sh("lintian", "--pedantic", "-I", "-E", "--fail-on", "error,warning", DSC, DEB,
+                cwd=built, check=False)
+    tags = [line for line in result.stdout.splitlines() if line[:2] in ("E:", "W:")]
+    assert tags == [] and result.returncode == 0, result.stdout
+
+
+def test_corrupted_rom_fails_the_build(bookworm_deb: Path, tmp_path: Path) -> None:
+    require_tool("dpkg-buildpackage", "dh", "fakeroot")
+    out = tmp_path / "out"
+    generate(bookworm_deb, out)
+    rom = out / TREE / "256k-efi-virtio.rom"
+    data = bytearray(rom.read_bytes())
+    data[1000] ^= 0x01
+    rom.write_bytes(bytes(data))
+    result = sh("dpkg-buildpackage", "-us", "-uc", "-b", cwd=out / TREE, check=False)
+    assert result.returncode != 0
+    assert "verify-roms: 256k-efi-virtio.rom: sha256" in result.stderr + result.stdout
+    assert not list(out.glob("*.deb"))
+
+
+def _dpkg_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    (root / "var/lib/dpkg/info").mkdir(parents=True)
+    (root / "var/lib/dpkg/updates").mkdir()
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").touch()
+    return root
+
+
+@pytest.mark.parametrize("origin", ["bookworm_deb", "trixie_deb", "sid_deb"])
+def test_coinstallable_with_ipxe_qemu(built: Path, tmp_path: Path, origin: str,
+                                      request: pytest.FixtureRequest) -> None:
+    require_tool("dpkg")
+    ipxe_qemu: Path = request.getfixturevalue(origin)
+    root = _dpkg_root(tmp_path)
+    sh("dpkg", f"--root={root}", "--install", ipxe_qemu, built / DEB, cwd=tmp_path)
+    status = sh("dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W", "-f",
+                "${Package} ${db:Status-Abbrev}\n", cwd=tmp_path).stdout
+    assert "ipxe-qemu ii" in status and "ipxe-qemu-256k-compat-efi-roms ii" in status
+    assert (root / "usr/share/qemu/256k-efi-virtio.rom").stat().st_size == 262144
+    assert any((root / d / "efi-virtio.rom").exists() for d in ("usr/lib/ipxe/qemu", "usr/share/qemu"))
+
+
+def _repack_zstd(deb: Path, target: Path) -> None:
+    """The same package with its data member recompressed with zstd, as Ubuntu ships."""
+    members = []
+    with open(deb, "rb") as handle:
+        ar = ArFile(fileobj=handle)
+        for name in ar.getnames():
+            data = ar.getmember(name).read()
+            if name == "data.tar.xz":
+                name, data = "data.tar.zst", factory.compress(lzma.decompress(data), "zst")
+            members.append((name, data))
+    target.write_bytes(factory.ar_archive(members))
+
+
+def _digests(top: Path) -> dict[str, str]:
+    return {str(p.relative_to(top)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(top.rglob("*")) if p.is_file()}
+
+
+def test_zstd_repacked_package_generates_the_same_output(bookworm_deb: Path, tmp_path: Path) -> None:
+    require_tool("zstd")
+    zst = tmp_path / bookworm_deb.name
+    _repack_zstd(bookworm_deb, zst)
+    with open(zst, "rb") as handle:
+        assert "data.tar.zst" in ArFile(fileobj=handle).getnames()
+    generate(bookworm_deb, tmp_path / "from-xz")
+    generate(zst, tmp_path / "from-zst")
+    assert _digests(tmp_path / "from-xz") == _digests(tmp_path / "from-zst")
+
+
+def test_wheel_install_generates_from_an_unrelated_directory(bookworm_deb: Path, tmp_path: Path) -> None:
+    """templates/ and debian-skel/ ship in the wheel: a pip-installed copy works anywhere."""
+    wheels = tmp_path / "wheels"
+    sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+       wheels, REPO, cwd=tmp_path)
+    (wheel,) = wheels.glob("ipxe_compat-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    sh(env_dir / "bin/pip", "install", "-q", wheel, cwd=tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    generate(bookworm_deb, elsewhere / "out", ipxe_compat=[str(env_dir / "bin/ipxe-compat")])
+    generate(bookworm_deb, tmp_path / "checkout-out")
+    assert _digests(elsewhere / "out") == _digests(tmp_path / "checkout-out")
+    assert shutil.which("ipxe-compat", path=str(env_dir / "bin"))

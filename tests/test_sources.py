@@ -1,0 +1,121 @@
+"""ROM set sources: .deb over every compression, symlinks, directories, files, clashes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ipxe_compat.errors import SourceError
+from ipxe_compat.sources import read_source, read_sources
+from tests import factory
+
+ROM_A = factory.efi_rom(1024, 1024)
+ROM_B = factory.efi_rom(1536, 1024, vendor=0x8086, device=0x100E)
+
+
+def write(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("compression", ["gz", "xz", "zst", "bz2", ""],
+                         ids=["gz", "xz", "zst", "bz2", "none"])
+def test_deb_data_member_in_every_compression(tmp_path: Path, compression: str) -> None:
+    deb = write(tmp_path / "ipxe-qemu_1.0-1_all.deb",
+                factory.ipxe_qemu_deb({"efi-virtio.rom": ROM_A, "efi-e1000.rom": ROM_B},
+                                      compression=compression))
+    origin, roms = read_source(deb)
+    assert {r.name: r.data for r in roms} == {"efi-virtio.rom": ROM_A, "efi-e1000.rom": ROM_B}
+    assert (origin.package, origin.version, origin.source_package) == ("ipxe-qemu", "1.0-1", "ipxe")
+    assert origin.copyright is not None and "Michael Brown" in origin.copyright
+    assert {r.path for r in roms} == {"usr/lib/ipxe/qemu/efi-virtio.rom",
+                                      "usr/lib/ipxe/qemu/efi-e1000.rom"}
+
+
+def test_deb_roms_in_both_qemu_dirs_and_symlinks_inside_the_package(tmp_path: Path) -> None:
+    data = factory.deb(
+        {"usr/share/qemu/efi-virtio.rom": ROM_A, "usr/lib/ipxe/other.rom": ROM_B,
+         "usr/share/doc/ipxe-qemu/copyright": factory.COPYRIGHT.encode()},
+        symlinks={"usr/lib/ipxe/qemu/efi-e1000.rom": "../other.rom",
+                  "usr/lib/ipxe/qemu/efi-virtio.rom": "/usr/share/qemu/efi-virtio.rom"},
+    )
+    _, roms = read_source(write(tmp_path / "p.deb", data))
+    assert {r.name: r.data for r in roms} == {"efi-virtio.rom": ROM_A, "efi-e1000.rom": ROM_B}
+
+
+def test_deb_symlink_out_of_the_package_is_refused(tmp_path: Path) -> None:
+    data = factory.deb({"usr/share/qemu/efi-virtio.rom": ROM_A},
+                       symlinks={"usr/share/qemu/efi-e1000.rom": "../../../../etc/shadow"})
+    with pytest.raises(SourceError, match="efi-e1000.rom points outside the package"):
+        read_source(write(tmp_path / "p.deb", data))
+
+
+def test_deb_source_version_from_binnmu_source_field(tmp_path: Path) -> None:
+    data = factory.deb({"usr/share/qemu/efi-virtio.rom": ROM_A}, version="1.0-1+b1",
+                       source="ipxe (1.0-1)")
+    origin, _ = read_source(write(tmp_path / "p.deb", data))
+    assert (origin.source_package, origin.source_version, origin.version) == ("ipxe", "1.0-1", "1.0-1+b1")
+
+
+def test_deb_without_roms_is_not_a_rom_set(tmp_path: Path) -> None:
+    data = factory.deb({"usr/share/doc/ipxe-qemu/README": b"hi"})
+    with pytest.raises(SourceError, match="no \\*.rom files"):
+        read_source(write(tmp_path / "p.deb", data))
+
+
+def test_text_file_named_deb_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="not a readable Debian binary package"):
+        read_source(write(tmp_path / "p.deb", b"hello\n"))
+
+
+def test_directory_source_reads_rom_files_and_follows_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    write(tmp_path / "real" / "efi-e1000.rom", ROM_B)
+    roms_dir = tmp_path / "roms"
+    roms_dir.mkdir()
+    write(roms_dir / "efi-virtio.rom", ROM_A)
+    write(roms_dir / "README", b"not a rom")
+    os.symlink(tmp_path / "real" / "efi-e1000.rom", roms_dir / "efi-e1000.rom")
+    origin, roms = read_source(str(roms_dir))
+    assert origin.kind == "dir" and origin.package is None
+    assert [(r.name, r.path) for r in roms] == [("efi-e1000.rom", "efi-e1000.rom"),
+                                                ("efi-virtio.rom", "efi-virtio.rom")]
+
+
+def test_several_sources_merge_and_identical_duplicates_are_fine(tmp_path: Path) -> None:
+    a = write(tmp_path / "efi-virtio.rom", ROM_A)
+    deb = write(tmp_path / "p.deb", factory.ipxe_qemu_deb({"efi-virtio.rom": ROM_A,
+                                                           "efi-e1000.rom": ROM_B}))
+    romset = read_sources([a, deb])
+    assert [r.name for r in romset.roms] == ["efi-e1000.rom", "efi-virtio.rom"]
+    assert len(romset.origins) == 2
+
+
+def test_same_name_different_bytes_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    write(tmp_path / "one" / "efi-virtio.rom", ROM_A)
+    write(tmp_path / "two" / "efi-virtio.rom", ROM_B)
+    with pytest.raises(SourceError, match="efi-virtio.rom differs") as caught:
+        read_sources([str(tmp_path / "one"), str(tmp_path / "two")])
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize("name", ["missing.deb", "missing-dir", "notes.txt"])
+def test_unusable_source_is_exit_2(tmp_path: Path, name: str) -> None:
+    if name == "notes.txt":
+        write(tmp_path / name, b"x")
+    with pytest.raises(SourceError) as caught:
+        read_source(str(tmp_path / name))
+    assert caught.value.exit_code == 2
+    assert caught.value.path == str(tmp_path / name)
+
+
+def test_real_bookworm_package(bookworm_deb: Path) -> None:
+    origin, roms = read_source(str(bookworm_deb))
+    assert (origin.source_package, origin.source_version) == ("ipxe", "1.0.0+git-20190125.36a4c85-5.1")
+    sizes = {r.name: r.size for r in roms}
+    assert sizes["efi-virtio.rom"] == 249344 and sizes["pxe-virtio.rom"] == 75776
+    assert len(sizes) == 16
