@@ -192,8 +192,8 @@ def generate(sources: tuple[str, ...], outdir: Path, size: str, globs: tuple[str
       ipxe-compat generate ipxe-qemu_1.0.0+git-20190125.36a4c85-5.1_all.deb -o build/
       cd build/ipxe-qemu-256k-compat-1.0.0+git-20190125.36a4c85 && dpkg-buildpackage -us -uc
     """
-    from .copyright import OriginCopyright
     from .context import PackageOptions
+    from .copyright import OriginCopyright
     from .fields import parse_date
     from .generate import generate as run_generate
     from .plan import DEFAULT_GLOBS, PlanOptions, parse_pad_byte

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, cast
 
 from debian.arfile import ArError, ArMember
 from debian.deb822 import Deb822
@@ -92,20 +92,19 @@ def _scan_data(member: ArMember, name: str) -> tuple[dict[str, Member], dict[str
     """One streaming pass: keep wanted regular files and every symlink (path -> target)."""
     files: dict[str, Member] = {}
     links: dict[str, str] = {}
-    with _decompressed(member, name) as stream:
-        with tarfile.open(fileobj=stream, mode="r|*") as tar:
-            for info in tar:
-                path = _normalize(info.name)
-                if path is None:
-                    continue  # leaves the package root: never used
-                if info.issym():
-                    links[path] = info.linkname
-                elif info.isreg() and _wanted(path):
-                    if info.size > MAX_MEMBER:
-                        raise ValueError(f"member {path} is {info.size} bytes, over {MAX_MEMBER}")
-                    fileobj = tar.extractfile(info)
-                    assert fileobj is not None  # regular member
-                    files[path] = Member(path, fileobj.read(), int(info.mtime))
+    with _decompressed(member, name) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
+        for info in tar:
+            path = _normalize(info.name)
+            if path is None:
+                continue  # leaves the package root: never used
+            if info.issym():
+                links[path] = info.linkname
+            elif info.isreg() and _wanted(path):
+                if info.size > MAX_MEMBER:
+                    raise ValueError(f"member {path} is {info.size} bytes, over {MAX_MEMBER}")
+                fileobj = tar.extractfile(info)
+                assert fileobj is not None  # regular member
+                files[path] = Member(path, fileobj.read(), int(info.mtime))
     return files, links
 
 
@@ -154,7 +153,7 @@ def _resolve(name: str, files: dict[str, Member], links: dict[str, str], deb: st
 def _decompressed(member: ArMember, name: str) -> Iterator[IO[bytes]]:
     """Yield a readable stream of the uncompressed tar; zstd goes through the zstd tool."""
     if not name.endswith(".zst"):
-        yield member  # tarfile's r|* handles none, gz, bz2 and xz itself
+        yield cast(IO[bytes], member)  # tarfile's r|* handles none, gz, bz2 and xz itself
         return
     try:
         proc = subprocess.Popen(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from debian.debian_support import Version
 
@@ -102,4 +102,4 @@ def parse_date(value: str) -> int:
 
 def rfc2822(epoch: int) -> str:
     """The changelog date, always in UTC so the time zone of the machine never shows."""
-    return email.utils.format_datetime(datetime.fromtimestamp(epoch, tz=timezone.utc))
+    return email.utils.format_datetime(datetime.fromtimestamp(epoch, tz=UTC))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .build import build_source_package
 from .context import PackageContext, PackageOptions, build_context
-from .output import Entry, orig_tarball, prepare_outdir, staging, write_tree
+from .output import Entry, orig_tarball, prepare_outdir, staging, write_file, write_tree
 from .plan import CompatRom, PlanOptions, make_plan
 from .render import render_debian
 from .sources import read_sources
@@ -72,8 +72,8 @@ def generate(sources: Sequence[str], outdir: Path, plan_options: PlanOptions,
     debian_entries = [Entry(path, f.data, f.mode, ctx.epoch) for path, f in debian.items()]
     tarball = orig_tarball(layout.tree, rom_entries)
     with staging(outdir, force) as stage:
-        (stage / layout.orig_tarball).write_bytes(tarball)
-        (stage / layout.orig_tarball).chmod(0o644)
+        write_file(stage / layout.orig_tarball, tarball, 0o644,
+                   max(entry.mtime for entry in rom_entries))
         write_tree(stage / layout.tree, rom_entries + debian_entries, ctx.epoch)
         if build_source:
             build_source_package(stage, layout.tree, layout.changes, ctx.epoch)

@@ -70,6 +70,13 @@ def _info(name: str, kind: bytes, mode: int, mtime: int) -> tarfile.TarInfo:
     return info
 
 
+def write_file(path: Path, data: bytes, mode: int, mtime: int) -> None:
+    """Write a file with an exact mode and mtime: neither the umask nor the clock may show."""
+    path.write_bytes(data)
+    os.chmod(path, mode)
+    os.utime(path, (mtime, mtime))
+
+
 def write_tree(root: Path, entries: Sequence[Entry], dir_mtime: int) -> None:
     """Write ``entries`` below ``root`` with exact modes and mtimes, directories included."""
     root.mkdir(mode=DIR_MODE)
@@ -81,9 +88,7 @@ def write_tree(root: Path, entries: Sequence[Entry], dir_mtime: int) -> None:
             if directory not in dirs:
                 directory.mkdir(mode=DIR_MODE)
                 dirs.add(directory)
-        target.write_bytes(entry.data)
-        os.chmod(target, entry.mode)
-        os.utime(target, (entry.mtime, entry.mtime))
+        write_file(target, entry.data, entry.mode, entry.mtime)
     for directory in sorted(dirs, key=lambda d: len(d.parts), reverse=True):
         os.chmod(directory, DIR_MODE)  # the umask must not decide
         os.utime(directory, (dir_mtime, dir_mtime))

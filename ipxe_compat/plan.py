@@ -101,15 +101,9 @@ def make_plan(romset: RomSet, options: PlanOptions) -> tuple[CompatRom, ...]:
 
 def _validated(rom: RomFile) -> Rom:
     """Parse a ROM and refuse one firmware would reject; errors name the source and member."""
-    where = f"{rom.origin.spec}:{rom.path}" if rom.origin.kind == "deb" else rom.origin.spec
-    if rom.origin.kind == "dir":
-        where = f"{rom.origin.spec.rstrip('/')}/{rom.name}"
-    try:
-        info = parse_rom(rom.data, where)
-    except RomFormatError:
-        raise
+    info = parse_rom(rom.data, rom.location)
     for offset, problem in info.problems:
-        raise RomFormatError(problem, path=where, offset=offset)
+        raise RomFormatError(problem, path=rom.location, offset=offset)
     return info
 
 

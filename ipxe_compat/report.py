@@ -21,15 +21,6 @@ class RomReport:
     rom: Rom | None
     errors: tuple[RomFormatError, ...]
 
-    @property
-    def where(self) -> str:
-        origin = self.file.origin
-        if origin.kind == "deb":
-            return f"{origin.spec}:{self.file.path}"
-        if origin.kind == "dir":
-            return f"{origin.spec.rstrip('/')}/{self.file.name}"
-        return origin.spec
-
 
 def inspect_romset(romset: RomSet, globs: Sequence[str] = ()) -> list[RomReport]:
     """Parse each ROM (those matching ``globs``, or all); never raises for a bad ROM."""
@@ -37,7 +28,7 @@ def inspect_romset(romset: RomSet, globs: Sequence[str] = ()) -> list[RomReport]
     for file in romset.roms:
         if globs and not any(fnmatch.fnmatchcase(file.name, g) for g in globs):
             continue
-        where = RomReport(file, None, ()).where
+        where = file.location
         try:
             rom = parse_rom(file.data, where)
         except RomFormatError as error:
@@ -100,7 +91,7 @@ def to_text(reports: Sequence[RomReport]) -> str:
         file = report.file
         lines.append(
             f"{file.name}: {file.size} bytes ({human(file.size)}), "
-            f"QEMU bucket {size_label(bucket(file.size))}, from {report.where}"
+            f"QEMU bucket {size_label(bucket(file.size))}, from {file.location}"
         )
         if report.rom is not None:
             for index, image in enumerate(report.rom.images):

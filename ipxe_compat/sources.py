@@ -59,6 +59,15 @@ class RomFile:
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
+    @property
+    def location(self) -> str:
+        """How messages name this ROM: ``pkg.deb:usr/share/qemu/x.rom``, ``dir/x.rom``, ``x.rom``."""
+        if self.origin.kind == "deb":
+            return f"{self.origin.spec}:{self.path}"
+        if self.origin.kind == "dir":
+            return f"{self.origin.spec.rstrip('/')}/{self.name}"
+        return self.origin.spec
+
 
 @dataclass(frozen=True)
 class RomSet:
@@ -105,7 +114,7 @@ def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
         raise SourceError(f"cannot read: {error.strerror}", path=spec) from error
     if stat.S_ISDIR(mode):
         return _read_dir(spec)
-    if spec.endswith(".deb") or spec.endswith(".udeb"):
+    if spec.endswith((".deb", ".udeb")):
         return _read_deb(spec)
     if spec.endswith(".rom"):
         origin = Origin("rom", spec)
