@@ -19,6 +19,7 @@ import click
 
 from . import __version__
 from .errors import IpxeCompatError, UsageError
+from .sizes import size_label
 
 PROG = "ipxe-compat"
 _debug = False
@@ -107,6 +108,80 @@ def inspect(sources: tuple[str, ...], globs: tuple[str, ...], as_json: bool) -> 
     for error in errors:
         click.echo(f"{PROG}: error: {error}", err=True)
     if errors:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True, metavar="OLD NEW | SOURCE")
+@click.option("--expect", "expectations", multiple=True, metavar="GLOB=SIZE",
+              help="Guard mode: every ROM matching GLOB must be in bucket SIZE (repeatable).")
+@click.option("--at-most", is_flag=True, help="Guard mode: SIZE or a smaller bucket is fine too.")
+@click.option("--roms", "globs", multiple=True, metavar="GLOB",
+              help="Compare mode: only ROMs whose name matches GLOB (repeatable). Default: all.")
+@click.option("--romsize", help="Assume QEMU's romsize= property pins every ROM block to SIZE.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool,
+          globs: tuple[str, ...], romsize: str | None, as_json: bool) -> None:
+    """Catch ROM size changes that break QEMU live migration.
+
+    \b
+    Compare mode:  ipxe-compat check OLD NEW
+      Pairs ROMs by file name (a compat name such as 256k-efi-virtio.rom pairs with
+      efi-virtio.rom) and gives each a verdict: ok (same QEMU bucket), breaks-migration,
+      only-old or only-new. Exit 1 if any ROM breaks migration.
+
+    \b
+    Guard mode:  ipxe-compat check --expect 'efi-*.rom=256k' SOURCE
+      For debian/rules: every ROM matching GLOB must be in bucket SIZE (or smaller with
+      --at-most). Exit 1 on any mismatch, 2 if a GLOB matches nothing.
+
+    The bucket is QEMU's: pow2ceil(file size), so 262144 bytes is 256k and 262145 is 512k.
+    """
+    from .compare import (
+        compare,
+        compare_json,
+        compare_table,
+        guard,
+        guard_json,
+        guard_table,
+        parse_expectation,
+    )
+    from .sizes import parse_size
+    from .sources import read_sources
+
+    pinned = parse_size(romsize) if romsize else None
+    if expectations:
+        if len(sources) != 1 or globs:
+            raise UsageError("guard mode (--expect) takes one SOURCE and no --roms")
+        wanted = [parse_expectation(text) for text in expectations]
+        rows = guard(read_sources(sources), wanted, at_most, pinned)
+        if as_json:
+            _emit_json(guard_json(rows, at_most))
+        else:
+            click.echo(guard_table(rows, at_most), nl=False)
+        bad = [row for row in rows if not row.ok]
+        for row in bad:
+            click.echo(f"{PROG}: error: {row.rom.location}: in the {size_label(row.bucket)} bucket, "
+                       f"expected {'at most ' if at_most else ''}{size_label(row.expected)}", err=True)
+        if bad:
+            sys.exit(1)
+        return
+    if at_most:
+        raise UsageError("--at-most goes with --expect")
+    if len(sources) != 2:
+        raise UsageError(f"compare mode takes two sources, OLD and NEW (got {len(sources)})")
+    old, new = sources
+    compared = compare(read_sources([old]), read_sources([new]), globs, pinned)
+    if as_json:
+        _emit_json(compare_json(compared, old, new))
+    else:
+        click.echo(compare_table(compared), nl=False)
+    breaking = [row for row in compared if row.verdict.value == "breaks-migration"]
+    for row in breaking:
+        click.echo(f"{PROG}: error: {row.name}: QEMU bucket changes from "
+                   f"{size_label(row.old_bucket or 0)} to {size_label(row.new_bucket or 0)}, "
+                   "which breaks live migration", err=True)
+    if breaking:
         sys.exit(1)
 
 

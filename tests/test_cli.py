@@ -165,3 +165,49 @@ def test_output_is_identical_across_clock_time_zone_umask_and_directory(tmp_path
         capture_output=True, preexec_fn=lambda: os.umask(0o077), check=False)
     assert first.returncode == second.returncode == 0, (first.stderr, second.stderr)
     assert _snapshot(tmp_path / "a/out") == _snapshot(tmp_path / "b/out")
+
+
+def _rom_dir(path: Path, roms: dict[str, bytes]) -> str:
+    path.mkdir()
+    for name, data in roms.items():
+        (path / name).write_bytes(data)
+    return path.name
+
+
+def test_check_exit_codes(tmp_path: Path) -> None:
+    small = factory.efi_rom()
+    grown = factory.efi_rom(padding=b"\xff" * 4096)
+    old = _rom_dir(tmp_path / "old", {"efi-virtio.rom": small, "efi-e1000.rom": small})
+    same = _rom_dir(tmp_path / "same", {"efi-virtio.rom": small, "efi-e1000.rom": small})
+    new = _rom_dir(tmp_path / "new", {"efi-virtio.rom": grown, "efi-e1000.rom": small})
+    result = run("check", old, same, cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+    assert "2 ROMs: 2 ok, 0 breaks-migration" in result.stdout
+    result = run("check", old, new, cwd=tmp_path)
+    assert_error(result, 1, "efi-virtio.rom", "from 2k to 8k")
+    assert result.stdout.splitlines()[1].startswith("!!  efi-virtio.rom")
+
+
+def test_check_guard_mode_exit_codes(tmp_path: Path) -> None:
+    roms = _rom_dir(tmp_path / "roms", {"efi-virtio.rom": factory.efi_rom()})
+    assert run("check", "--expect", "efi-*.rom=2k", roms, cwd=tmp_path).returncode == 0
+    assert_error(run("check", "--expect", "efi-*.rom=4k", roms, cwd=tmp_path), 1,
+                 "efi-virtio.rom", "2k bucket, expected 4k")
+    assert run("check", "--expect", "efi-*.rom=4k", "--at-most", roms, cwd=tmp_path).returncode == 0
+    assert_error(run("check", "--expect", "efi-virtoi.rom=2k", roms, cwd=tmp_path), 2,
+                 "matches no ROM")
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["roms"], "two sources"),
+    (["roms", "roms", "roms"], "two sources"),
+    (["--at-most", "roms", "roms"], "--at-most goes with --expect"),
+    (["--expect", "efi-*.rom=300k", "roms"], "not a power of two"),
+    (["--expect", "efi-*.rom=256k", "roms", "roms"], "one SOURCE"),
+    (["roms", "empty"], "empty"),
+    (["roms", "missing"], "missing"),
+])
+def test_check_bad_usage_is_exit_2(tmp_path: Path, args: list[str], fragment: str) -> None:
+    _rom_dir(tmp_path / "roms", {"efi-virtio.rom": factory.efi_rom()})
+    _rom_dir(tmp_path / "empty", {"efi-virtio.rom": b""})
+    assert_error(run("check", *args, cwd=tmp_path), 2, fragment)

@@ -7,6 +7,7 @@ dpkg --root. Under CI=true a missing tool or package fails these tests instead o
 from __future__ import annotations
 
 import hashlib
+import json
 import lzma
 import os
 import shutil
@@ -175,3 +176,14 @@ def test_wheel_install_generates_from_an_unrelated_directory(bookworm_deb: Path,
     generate(bookworm_deb, tmp_path / "checkout-out")
     assert _digests(elsewhere / "out") == _digests(tmp_path / "checkout-out")
     assert shutil.which("ipxe-compat", path=str(env_dir / "bin"))
+
+
+def test_check_old_package_against_the_built_compat_package(built: Path, bookworm_deb: Path) -> None:
+    """Every carried ROM keeps its bucket: check pairs 256k-efi-x.rom with efi-x.rom."""
+    result = sh(sys.executable, "-m", "ipxe_compat", "check", bookworm_deb, built / DEB, "--json",
+                cwd=built)
+    rows = json.loads(result.stdout)["roms"]
+    assert {r["name"] for r in rows if r["verdict"] == "ok"} == {
+        f"efi-{n}.rom" for n in ("e1000", "e1000e", "eepro100", "ne2k_pci", "pcnet", "rtl8139",
+                                 "virtio", "vmxnet3")}
+    assert {r["verdict"] for r in rows if r["name"].startswith("pxe-")} == {"only-old"}

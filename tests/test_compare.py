@@ -1,0 +1,124 @@
+"""check: verdicts, QEMU's bucket edges and romsize, prefix pairing, JSON and table output."""
+
+from __future__ import annotations
+
+import pytest
+
+from ipxe_compat.compare import (
+    Expectation,
+    Verdict,
+    compare,
+    compare_json,
+    compare_table,
+    guard,
+    parse_expectation,
+    qemu_block,
+)
+from ipxe_compat.errors import SourceError, UsageError
+from ipxe_compat.sources import Origin, RomFile, RomSet
+
+
+def romset(label: str, sizes: dict[str, int]) -> RomSet:
+    origin = Origin("dir", label)
+    return RomSet(tuple(RomFile(name, b"\xff" * size, 0, name, origin)
+                        for name, size in sorted(sizes.items())), (origin,))
+
+
+def verdicts(old: dict[str, int], new: dict[str, int], **kwargs: object) -> dict[str, str]:
+    rows = compare(romset("old", old), romset("new", new), **kwargs)  # type: ignore[arg-type]
+    return {row.name: row.verdict.value for row in rows}
+
+
+@pytest.mark.parametrize(("old", "new", "verdict"), [
+    (249344, 262144, "ok"), (262143, 262144, "ok"), (262144, 262145, "breaks-migration"),
+    (249344, 300544, "breaks-migration"), (300544, 249344, "breaks-migration"),
+    (1, 512, "breaks-migration"), (513, 1024, "ok"),
+], ids=["pad-to-exact", "edge-below", "edge-above", "seed-growth", "shrink", "tiny", "1k"])
+def test_verdict_follows_the_qemu_bucket(old: int, new: int, verdict: str) -> None:
+    assert verdicts({"efi-virtio.rom": old}, {"efi-virtio.rom": new}) == {"efi-virtio.rom": verdict}
+
+
+def test_only_old_and_only_new_and_breaking_first() -> None:
+    rows = compare(romset("o", {"a.rom": 100, "gone.rom": 100, "z.rom": 100}),
+                   romset("n", {"a.rom": 100, "new.rom": 100, "z.rom": 1000}))
+    assert [(r.name, r.verdict) for r in rows] == [
+        ("z.rom", Verdict.BREAKS), ("a.rom", Verdict.OK), ("gone.rom", Verdict.ONLY_OLD),
+        ("new.rom", Verdict.ONLY_NEW)]
+
+
+@pytest.mark.parametrize("compat", ["256k-efi-virtio.rom", "compat-256k-efi-virtio.rom"])
+def test_compat_names_pair_with_their_originals(compat: str) -> None:
+    assert verdicts({"efi-virtio.rom": 249344, "pxe-virtio.rom": 75776},
+                    {compat: 262144}) == {"efi-virtio.rom": "ok", "pxe-virtio.rom": "only-old"}
+    assert verdicts({compat: 262144}, {"efi-virtio.rom": 300544}) == {
+        "efi-virtio.rom": "breaks-migration"}
+
+
+def test_exact_name_wins_over_prefixed_one() -> None:
+    rows = compare(romset("o", {"efi-virtio.rom": 100}),
+                   romset("n", {"efi-virtio.rom": 100, "256k-efi-virtio.rom": 262144}))
+    assert [(r.name, r.new.name if r.new else None) for r in rows] == [
+        ("efi-virtio.rom", "efi-virtio.rom"), ("256k-efi-virtio.rom", "256k-efi-virtio.rom")]
+
+
+def test_romsize_pins_the_block() -> None:
+    assert verdicts({"e.rom": 249344}, {"e.rom": 300544}, romsize=524288) == {"e.rom": "ok"}
+    with pytest.raises(SourceError, match="300544 bytes is too large for ROM size 262144"):
+        compare(romset("o", {"e.rom": 249344}), romset("n", {"e.rom": 300544}), romsize=262144)
+
+
+def test_empty_rom_is_an_error_not_a_bucket() -> None:
+    empty = RomFile("e.rom", b"", 0, "e.rom", Origin("rom", "e.rom"))
+    with pytest.raises(SourceError, match="empty") as caught:
+        qemu_block(empty)
+    assert caught.value.exit_code == 2
+
+
+def test_roms_glob_filters_and_must_match() -> None:
+    assert verdicts({"efi-a.rom": 1, "pxe-a.rom": 1}, {"efi-a.rom": 1, "pxe-a.rom": 1},
+                    globs=("efi-*",)) == {"efi-a.rom": "ok"}
+    with pytest.raises(UsageError, match="matches no ROM"):
+        verdicts({"efi-a.rom": 1}, {"efi-a.rom": 1}, globs=("nothing*",))
+
+
+def test_json_schema() -> None:
+    rows = compare(romset("o", {"efi-virtio.rom": 249344, "old.rom": 10}),
+                   romset("n", {"efi-virtio.rom": 300544}))
+    data = compare_json(rows, "o", "n")
+    assert data["roms"][0] == {"name": "efi-virtio.rom", "old_size": 249344, "old_bucket": 262144,
+                               "new_size": 300544, "new_bucket": 524288,
+                               "verdict": "breaks-migration"}
+    assert data["roms"][1]["new_size"] is None and data["roms"][1]["verdict"] == "only-old"
+    assert data["summary"] == {"ok": 0, "breaks-migration": 1, "only-old": 1, "only-new": 0,
+                               "breaks_migration": True}
+
+
+def test_table_is_aligned_with_breaking_rows_marked_first() -> None:
+    rows = compare(romset("o", {"efi-e1000.rom": 249856, "efi-virtio.rom": 249344}),
+                   romset("n", {"efi-e1000.rom": 262144, "efi-virtio.rom": 300544}))
+    assert compare_table(rows) == (
+        "    ROM             OLD SIZE            OLD BUCKET  NEW SIZE            NEW BUCKET  VERDICT\n"
+        "!!  efi-virtio.rom  249344 (243.5 KiB)  256 KiB     300544 (293.5 KiB)  512 KiB     breaks-migration\n"
+        "    efi-e1000.rom   249856 (244 KiB)    256 KiB     262144 (256 KiB)    256 KiB     ok\n"
+        "2 ROMs: 1 ok, 1 breaks-migration, 0 only-old, 0 only-new\n"
+    )
+
+
+def test_guard_exact_and_at_most() -> None:
+    roms = romset("s", {"efi-a.rom": 262144, "efi-b.rom": 262145, "pxe-a.rom": 75776})
+    rows = guard(roms, [Expectation("efi-*.rom", 262144)])
+    assert {(r.rom.name, r.ok) for r in rows} == {("efi-a.rom", True), ("efi-b.rom", False)}
+    rows = guard(roms, [Expectation("pxe-*.rom", 262144)], at_most=True)
+    assert [(r.rom.name, r.bucket, r.ok) for r in rows] == [("pxe-a.rom", 131072, True)]
+    with pytest.raises(UsageError, match=r"'efi-\*\.ROM' matches no ROM"):
+        guard(roms, [Expectation("efi-*.ROM", 262144)])
+
+
+@pytest.mark.parametrize("text", ["efi-*.rom", "=256k", "efi-*.rom=300k", "efi=abc"])
+def test_bad_expectations(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_expectation(text)
+
+
+def test_expectation_parses() -> None:
+    assert parse_expectation("efi-*.rom=256k") == Expectation("efi-*.rom", 262144)
