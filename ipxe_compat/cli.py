@@ -137,46 +137,51 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
 
     The bucket is QEMU's: pow2ceil(file size), so 262144 bytes is 256k and 262145 is 512k.
     """
-    from .compare import (
-        compare,
-        compare_json,
-        compare_table,
-        guard,
-        guard_json,
-        guard_table,
-        parse_expectation,
-    )
     from .sizes import parse_size
-    from .sources import read_sources
 
     pinned = parse_size(romsize) if romsize else None
     if expectations:
         if len(sources) != 1 or globs:
             raise UsageError("guard mode (--expect) takes one SOURCE and no --roms")
-        wanted = [parse_expectation(text) for text in expectations]
-        rows = guard(read_sources(sources), wanted, at_most, pinned)
-        if as_json:
-            _emit_json(guard_json(rows, at_most))
-        else:
-            click.echo(guard_table(rows, at_most), nl=False)
-        bad = [row for row in rows if not row.ok]
-        for row in bad:
-            click.echo(f"{PROG}: error: {row.rom.location}: in the {size_label(row.bucket)} bucket, "
-                       f"expected {'at most ' if at_most else ''}{size_label(row.expected)}", err=True)
-        if bad:
-            sys.exit(1)
+        _check_guard(sources[0], expectations, at_most, pinned, as_json)
         return
     if at_most:
         raise UsageError("--at-most goes with --expect")
     if len(sources) != 2:
         raise UsageError(f"compare mode takes two sources, OLD and NEW (got {len(sources)})")
-    old, new = sources
-    compared = compare(read_sources([old]), read_sources([new]), globs, pinned)
+    _check_compare(sources[0], sources[1], globs, pinned, as_json)
+
+
+def _check_guard(source: str, expectations: tuple[str, ...], at_most: bool, romsize: int | None,
+                 as_json: bool) -> None:
+    from .compare import guard, guard_json, guard_table, parse_expectation
+    from .sources import read_sources
+
+    wanted = [parse_expectation(text) for text in expectations]
+    rows = guard(read_sources([source]), wanted, at_most, romsize)
     if as_json:
-        _emit_json(compare_json(compared, old, new))
+        _emit_json(guard_json(rows, at_most))
     else:
-        click.echo(compare_table(compared), nl=False)
-    breaking = [row for row in compared if row.verdict.value == "breaks-migration"]
+        click.echo(guard_table(rows, at_most), nl=False)
+    bad = [row for row in rows if not row.ok]
+    for row in bad:
+        click.echo(f"{PROG}: error: {row.rom.location}: in the {size_label(row.bucket)} bucket, "
+                   f"expected {'at most ' if at_most else ''}{size_label(row.expected)}", err=True)
+    if bad:
+        sys.exit(1)
+
+
+def _check_compare(old: str, new: str, globs: tuple[str, ...], romsize: int | None,
+                   as_json: bool) -> None:
+    from .compare import Verdict, compare, compare_json, compare_table
+    from .sources import read_sources
+
+    rows = compare(read_sources([old]), read_sources([new]), globs, romsize)
+    if as_json:
+        _emit_json(compare_json(rows, old, new))
+    else:
+        click.echo(compare_table(rows), nl=False)
+    breaking = [row for row in rows if row.verdict == Verdict.BREAKS]
     for row in breaking:
         click.echo(f"{PROG}: error: {row.name}: QEMU bucket changes from "
                    f"{size_label(row.old_bucket or 0)} to {size_label(row.new_bucket or 0)}, "
