@@ -19,7 +19,7 @@ import click
 
 from . import __version__
 from .errors import IpxeCompatError, UsageError
-from .sizes import size_label
+from .sizes import bucket, size_label
 
 PROG = "ipxe-compat"
 _debug = False
@@ -190,6 +190,94 @@ def _check_compare(old: str, new: str, globs: tuple[str, ...], romsize: int | No
         sys.exit(1)
 
 
+@cli.command("qemu-config")
+@click.argument("source", metavar="SOURCE")
+@click.option("--format", "fmt", type=click.Choice(["args", "libvirt", "c"]), default="args",
+              show_default=True, help="-global flags, libvirt <interface> snippets, or C entries.")
+@click.option("--machine-compat", metavar="X_Y",
+              help="With --format c: the hw_compat_X_Y array to name (e.g. 7_2).")
+@click.option("--install-dir", help="Where the ROMs are installed.  [default: from the .deb, "
+              "else /usr/share/qemu]")
+@click.option("--qemu", "qemu_binary", metavar="BIN",
+              help="Read each NIC model's default romfile from this QEMU (qom-get) instead of "
+              "the built-in table.")
+@click.option("--fallback-builtin", is_flag=True,
+              help="With --qemu: use the built-in table if that QEMU cannot be asked.")
+def qemu_config(source: str, fmt: str, machine_compat: str | None, install_dir: str | None,
+                qemu_binary: str | None, fallback_builtin: bool) -> None:
+    """Tell QEMU to use the compat ROMs in SOURCE for the NIC models they replace.
+
+    SOURCE is the compat package (.deb), its source tree or any directory of compat ROMs.
+    A ROM replaces a model's default only where that default is the original ROM:
+    256k-efi-virtio.rom for virtio-net-pci (default efi-virtio.rom).
+
+    \b
+    Examples:
+      ipxe-compat qemu-config ipxe-qemu-256k-compat-efi-roms_*.deb
+      ipxe-compat qemu-config build/ipxe-qemu-256k-compat-*/ --format c --machine-compat 7_2
+    """
+    from . import fields
+    from .qemu_config import mappings, probe_romfiles, render
+    from .qemu_devices import DEFAULT_ROMFILE
+    from .sources import read_sources
+
+    if machine_compat is not None and not machine_compat.replace("_", "").isdigit():
+        raise UsageError(f"--machine-compat {machine_compat!r} is not of the form 7_2")
+    if install_dir is not None:
+        fields.install_dir(install_dir)
+    table = dict(DEFAULT_ROMFILE)
+    if qemu_binary:
+        try:
+            table = probe_romfiles(qemu_binary)
+        except IpxeCompatError as error:
+            if not fallback_builtin:
+                raise
+            click.echo(f"{PROG}: warning: {error}; using the built-in table", err=True)
+    romset = read_sources([source])
+    click.echo(render(mappings(romset, table, install_dir), fmt, machine_compat), nl=False)
+
+
+@cli.command("verify-migration")
+@click.argument("source", metavar="FROM")
+@click.argument("target", metavar="TO")
+@click.option("--qemu", "qemu_binary", default="qemu-system-x86_64", show_default=True,
+              metavar="BIN", help="The QEMU binary to run (both ends).")
+@click.option("--device", "devices", multiple=True, metavar="MODEL",
+              help="Only this NIC model (repeatable).  [default: every model each ROM drives]")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds per migration.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Migrations at once.  [default: CPUs]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def verify_migration(source: str, target: str, qemu_binary: str, devices: tuple[str, ...],
+                     timeout: float, jobs: int | None, as_json: bool) -> None:
+    """Prove with a real QEMU that guests migrate from FROM's ROMs to TO's.
+
+    For each ROM of FROM that TO also has (TO's compat prefix stripped) and each NIC model
+    it drives, a paused guest (TCG, no disk, no network) with the FROM ROM migrates over a unix
+    socket to one with the TO ROM. Reports "completed" or QEMU's own error. Exit 1 if any fails.
+
+    \b
+    Example: the old ROMs migrate to the compat ROMs, not to the grown ones:
+      ipxe-compat verify-migration ipxe-qemu_<old>_all.deb ipxe-qemu-256k-compat-efi-roms_*.deb
+    """
+    from .migration import plan_cases, results_json, results_table, verify
+    from .output import signals_as_exceptions
+    from .sources import read_sources
+
+    cases = plan_cases(read_sources([source]), read_sources([target]), devices)
+    with signals_as_exceptions():
+        results = verify(qemu_binary, cases, timeout, jobs)
+    if as_json:
+        _emit_json(results_json(results))
+    else:
+        click.echo(results_table(results), nl=False)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        click.echo(f"{PROG}: error: {r.case.device}: {r.case.source.name} -> {r.case.target.name}: "
+                   f"migration {r.status}: {r.error}", err=True)
+    if failed:
+        sys.exit(1)
+
+
 def _default_maintainer() -> str:
     name, email = os.environ.get("DEBFULLNAME", "").strip(), os.environ.get("DEBEMAIL", "").strip()
     if "<" in email:  # DEBEMAIL="Name <user@example.org>", as dch accepts it
@@ -309,6 +397,12 @@ def generate(sources: tuple[str, ...], outdir: Path, size: str, globs: tuple[str
         previous_changelog=_read_text(changelog_from, "changelog"),
     )
     ctx = result.context
+    for rom in result.roms:
+        if rom.changes_bucket:
+            click.echo(f"{PROG}: warning: {rom.original.name} ({rom.original.size} bytes) is in the "
+                       f"{size_label(bucket(rom.original.size))} bucket but {rom.name} is in the "
+                       f"{size_label(bucket(rom.size))} bucket: it does not keep the original's "
+                       "QEMU ROM size", err=True)
     if as_json:
         _emit_json({
             "source": ctx.source,

@@ -17,6 +17,7 @@ from typing import Any
 from .errors import SourceError, UsageError
 from .sizes import bucket, human, parse_size, size_label
 from .sources import RomFile, RomSet
+from .tables import aligned
 
 
 class Verdict(str, Enum):
@@ -50,7 +51,7 @@ class Row:
     verdict: Verdict
 
 
-def _match_names(old: Sequence[str], new: Sequence[str]) -> list[tuple[str | None, str | None]]:
+def match_names(old: Sequence[str], new: Sequence[str]) -> list[tuple[str | None, str | None]]:
     """Pair names: equal, or equal once a ``prefix-`` is stripped (``256k-efi-virtio.rom``)."""
     pairs: list[tuple[str | None, str | None]] = []
     unmatched_new = set(new)
@@ -73,7 +74,7 @@ def compare(old: RomSet, new: RomSet, globs: Sequence[str] = (),
     """A row per ROM name: breaking rows first, then ok, only-old, only-new; by name within."""
     old_by, new_by = old.by_name(), new.by_name()
     rows = []
-    for old_name, new_name in _match_names(sorted(old_by), sorted(new_by)):
+    for old_name, new_name in match_names(sorted(old_by), sorted(new_by)):
         name = _base_name(old_name, new_name)
         if globs and not any(fnmatch.fnmatchcase(name, g) for g in globs):
             continue
@@ -148,13 +149,6 @@ def _bucket_cell(block: int | None) -> str:
     return "-" if block is None else human(block)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
-             for line in [header, *rows]]
-    return "\n".join(lines) + "\n"
-
-
 def compare_table(rows: Sequence[Row]) -> str:
     """An aligned table; breaking rows come first and are marked with ``!!``."""
     body = [
@@ -164,7 +158,7 @@ def compare_table(rows: Sequence[Row]) -> str:
         for row in rows
     ]
     counts = ", ".join(f"{n} {verdict}" for verdict, n in summary(rows).items())
-    return _table(["", "ROM", "OLD SIZE", "OLD BUCKET", "NEW SIZE", "NEW BUCKET", "VERDICT"],
+    return aligned(["", "ROM", "OLD SIZE", "OLD BUCKET", "NEW SIZE", "NEW BUCKET", "VERDICT"],
                   body) + f"{len(rows)} ROMs: {counts}\n"
 
 
@@ -196,7 +190,7 @@ def guard_table(rows: Sequence[GuardRow], at_most: bool) -> str:
          ("<= " if at_most else "") + size_label(row.expected), "ok" if row.ok else "WRONG BUCKET"]
         for row in sorted(rows, key=lambda r: (r.ok, r.rom.name))
     ]
-    return _table(["", "ROM", "SIZE", "BUCKET", "EXPECTED", "RESULT"], body)
+    return aligned(["", "ROM", "SIZE", "BUCKET", "EXPECTED", "RESULT"], body)
 
 
 def guard_json(rows: Sequence[GuardRow], at_most: bool) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def staging(outdir: Path, force: bool) -> Iterator[Path]:
     except OSError as error:
         raise SourceError(f"cannot write: {error.strerror}", path=str(outdir)) from error
     try:
-        with _signals_as_exceptions():
+        with signals_as_exceptions():
             yield stage
             for item in sorted(stage.iterdir()):
                 target = outdir / item.name
@@ -145,7 +145,7 @@ def _remove(path: Path) -> None:
 
 
 @contextmanager
-def _signals_as_exceptions() -> Iterator[None]:
+def signals_as_exceptions() -> Iterator[None]:
     """Turn SIGTERM into KeyboardInterrupt so cleanup runs (SIGINT already does)."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:

@@ -53,6 +53,12 @@ class CompatRom:
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
+    @property
+    def changes_bucket(self) -> bool:
+        """Padding moved it to a bigger QEMU bucket than the original had: guests started with
+        the original cannot migrate to it, so it is no compat ROM for them."""
+        return bucket(self.size) != bucket(self.original.size)
+
 
 def parse_pad_byte(text: str) -> int:
     """``0xff``, ``255`` or ``0o377`` -> 255; anything outside 0..255 is a usage error."""

@@ -187,3 +187,18 @@ def test_check_old_package_against_the_built_compat_package(built: Path, bookwor
         f"efi-{n}.rom" for n in ("e1000", "e1000e", "eepro100", "ne2k_pci", "pcnet", "rtl8139",
                                  "virtio", "vmxnet3")}
     assert {r["verdict"] for r in rows if r["name"].startswith("pxe-")} == {"only-old"}
+
+
+def test_autopkgtest_of_the_built_package_passes(built: Path) -> None:
+    """The package's own test, run as Debian's CI would: autopkgtest ... -- null (as root)."""
+    require_tool("autopkgtest", "qemu-system-x86_64")
+    if os.geteuid() != 0:
+        pytest.skip("autopkgtest -- null installs the package: run as root")
+    try:
+        result = sh("autopkgtest", built / DEB, built / TREE, "--", "null", cwd=built, check=False)
+    finally:
+        subprocess.run(["dpkg", "--purge", "ipxe-qemu-256k-compat-efi-roms"], capture_output=True,
+                       check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "ok: virtio-net-pci: migrated from a 249344-byte ROM to 256k-efi-virtio.rom" in result.stdout
+    assert "command1             PASS" in result.stdout

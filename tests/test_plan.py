@@ -29,6 +29,14 @@ def test_pad_to_exact_size_keeping_original_bytes(tmp_path: Path) -> None:
     assert set(rom.data[len(original):]) == {0xFF}
 
 
+def test_padding_into_a_bigger_bucket_is_flagged(tmp_path: Path) -> None:
+    small = factory.efi_rom(1024, 1024)  # 2 KiB bucket
+    (rom,) = make_plan(romset(tmp_path, {"efi-virtio.rom": small}), PlanOptions(size=8192))
+    assert rom.changes_bucket
+    (same,) = make_plan(romset(tmp_path, {"efi-virtio.rom": small}), PlanOptions(size=2048))
+    assert not same.changes_bucket
+
+
 def test_copy_keeps_the_file_unchanged(tmp_path: Path) -> None:
     original = factory.efi_rom()
     (rom,) = make_plan(romset(tmp_path, {"efi-virtio.rom": original}),

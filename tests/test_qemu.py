@@ -1,0 +1,113 @@
+"""QEMU integration with the real qemu-system-x86 from Debian: the failure, the fix, the flags.
+
+Under CI=true a missing QEMU fails these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ipxe_compat.qemu_config import probe_romfiles
+from ipxe_compat.qemu_devices import DEFAULT_ROMFILE
+from ipxe_compat.qmp import Qemu, private_dir
+from ipxe_compat.sources import read_source
+from tests.conftest import require_tool
+
+pytestmark = pytest.mark.integration
+ENV_EPOCH = {"DEBFULLNAME": "T", "DEBEMAIL": "t@example.org", "SOURCE_DATE_EPOCH": "1700000000"}
+
+
+@pytest.fixture(autouse=True)
+def _qemu() -> None:
+    require_tool("qemu-system-x86_64")
+
+
+def ipxe_compat(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    import os
+    return subprocess.run([sys.executable, "-m", "ipxe_compat", *map(str, args)], cwd=cwd,
+                          text=True, capture_output=True, check=False, env={**os.environ, **ENV_EPOCH})
+
+
+@pytest.fixture(scope="module")
+def compat_tree(bookworm_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("compat")
+    result = ipxe_compat("generate", bookworm_deb, "-o", out / "out", cwd=out)
+    assert result.returncode == 0, result.stderr
+    (tree,) = (out / "out").glob("ipxe-qemu-256k-compat-*")
+    return tree
+
+
+def test_grown_rom_reproduces_the_size_mismatch(bookworm_deb: Path, tmp_path: Path) -> None:
+    _, roms = read_source(str(bookworm_deb))
+    virtio = next(r for r in roms if r.name == "efi-virtio.rom")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    (tmp_path / "old/efi-virtio.rom").write_bytes(virtio.data)
+    (tmp_path / "new/efi-virtio.rom").write_bytes(virtio.data + b"\xff" * (300544 - virtio.size))
+    result = ipxe_compat("verify-migration", "old", "new", "--json", cwd=tmp_path)
+    assert result.returncode == 1
+    (row,) = json.loads(result.stdout)["migrations"]
+    assert (row["device"], row["status"]) == ("virtio-net-pci", "failed")
+    assert row["error"] == ("Size mismatch: 0000:00:02.0/virtio-net-pci.rom: 0x40000 != 0x80000: "
+                            "Invalid argument")
+    assert "Size mismatch" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_old_roms_migrate_to_the_compat_roms_for_every_nic_model(bookworm_deb: Path,
+                                                                 compat_tree: Path) -> None:
+    result = ipxe_compat("verify-migration", bookworm_deb, compat_tree, "--json", cwd=compat_tree)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = json.loads(result.stdout)["migrations"]
+    assert {r["status"] for r in rows} == {"completed"}
+    devices = {r["device"] for r in rows}
+    assert {"virtio-net-pci", "e1000", "e1000e", "rtl8139", "pcnet", "ne2k_pci", "vmxnet3",
+            "i82559er"} <= devices
+    assert len(rows) == 22
+    assert all(r["to_size"] == 262144 and r["from_bucket"] == r["to_bucket"] for r in rows)
+
+
+def test_args_make_qemu_load_the_compat_roms(compat_tree: Path) -> None:
+    result = ipxe_compat("qemu-config", compat_tree, "--format", "args", cwd=compat_tree)
+    assert result.returncode == 0, result.stderr
+    flags = [word for line in result.stdout.splitlines() for word in line.split(" ", 1)]
+    workdir = private_dir()
+    try:
+        devices = ["-device", "virtio-net-pci,id=n0", "-device", "e1000,id=n1"]
+        with Qemu(shutil.which("qemu-system-x86_64") or "", workdir, "cfg",
+                  ["-L", str(compat_tree), *flags, *devices], 30) as qemu:
+            got = [qemu.command("qom-get", path=f"/machine/peripheral/{d}", property="romfile")
+                   for d in ("n0", "n1")]
+    finally:
+        shutil.rmtree(workdir)
+    assert got == ["256k-efi-virtio.rom", "256k-efi-e1000.rom"]
+
+
+def test_probed_mapping_equals_the_builtin_table() -> None:
+    assert probe_romfiles("qemu-system-x86_64") == DEFAULT_ROMFILE
+
+
+def test_timeout_reaps_both_qemus(bookworm_deb: Path, compat_tree: Path) -> None:
+    result = ipxe_compat("verify-migration", bookworm_deb, compat_tree, "--device", "e1000",
+                         "--timeout", "0.001", "--json", cwd=compat_tree)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["migrations"][0]["status"] in ("timeout", "error")
+    leftover = subprocess.run(["pgrep", "-f", "ipxe-compat-qemu-"], capture_output=True,
+                              text=True, check=False).stdout
+    assert leftover == ""
+
+
+def test_a_qemu_that_never_answers_is_reaped(tmp_path: Path) -> None:
+    from ipxe_compat.qmp import QmpError
+
+    qemu = Qemu(shutil.which("qemu-system-x86_64") or "", tmp_path, "slow", [], 0.0001)
+    with pytest.raises(QmpError, match="did not appear"), qemu:
+        pass
+    leftover = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True,
+                              check=False).stdout
+    assert leftover == ""
