@@ -80,6 +80,18 @@ def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
+def _report(as_json: bool, data: Any, text: str, problems: list[str]) -> None:
+    """Print the result as JSON or text, then each problem as an error line; exit 1 if any."""
+    if as_json:
+        _emit_json(data)
+    else:
+        click.echo(text, nl=False)
+    for problem in problems:
+        click.echo(f"{PROG}: error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+
+
 @cli.command()
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @click.option("--roms", "globs", multiple=True, metavar="GLOB",
@@ -100,15 +112,8 @@ def inspect(sources: tuple[str, ...], globs: tuple[str, ...], as_json: bool) -> 
     reports = inspect_romset(read_sources(sources), globs)
     if not reports:
         raise UsageError(f"--roms {' '.join(globs)} matches no ROM")
-    if as_json:
-        _emit_json(to_json(reports))
-    else:
-        click.echo(to_text(reports), nl=False)
-    errors = [error for report in reports for error in report.errors]
-    for error in errors:
-        click.echo(f"{PROG}: error: {error}", err=True)
-    if errors:
-        sys.exit(1)
+    errors = [str(error) for report in reports for error in report.errors]
+    _report(as_json, to_json(reports), to_text(reports), errors)
 
 
 @cli.command()
@@ -159,16 +164,10 @@ def _check_guard(source: str, expectations: tuple[str, ...], at_most: bool, roms
 
     wanted = [parse_expectation(text) for text in expectations]
     rows = guard(read_sources([source]), wanted, at_most, romsize)
-    if as_json:
-        _emit_json(guard_json(rows, at_most))
-    else:
-        click.echo(guard_table(rows, at_most), nl=False)
-    bad = [row for row in rows if not row.ok]
-    for row in bad:
-        click.echo(f"{PROG}: error: {row.rom.location}: in the {size_label(row.bucket)} bucket, "
-                   f"expected {'at most ' if at_most else ''}{size_label(row.expected)}", err=True)
-    if bad:
-        sys.exit(1)
+    problems = [f"{row.rom.location}: in the {size_label(row.bucket)} bucket, expected "
+                f"{'at most ' if at_most else ''}{size_label(row.expected)}"
+                for row in rows if not row.ok]
+    _report(as_json, guard_json(rows, at_most), guard_table(rows, at_most), problems)
 
 
 def _check_compare(old: str, new: str, globs: tuple[str, ...], romsize: int | None,
@@ -177,17 +176,10 @@ def _check_compare(old: str, new: str, globs: tuple[str, ...], romsize: int | No
     from .sources import read_sources
 
     rows = compare(read_sources([old]), read_sources([new]), globs, romsize)
-    if as_json:
-        _emit_json(compare_json(rows, old, new))
-    else:
-        click.echo(compare_table(rows), nl=False)
-    breaking = [row for row in rows if row.verdict == Verdict.BREAKS]
-    for row in breaking:
-        click.echo(f"{PROG}: error: {row.name}: QEMU bucket changes from "
-                   f"{size_label(row.old_bucket or 0)} to {size_label(row.new_bucket or 0)}, "
-                   "which breaks live migration", err=True)
-    if breaking:
-        sys.exit(1)
+    problems = [f"{row.name}: QEMU bucket changes from {size_label(row.old_bucket or 0)} to "
+                f"{size_label(row.new_bucket or 0)}, which breaks live migration"
+                for row in rows if row.verdict == Verdict.BREAKS]
+    _report(as_json, compare_json(rows, old, new), compare_table(rows), problems)
 
 
 @cli.command("qemu-config")
@@ -266,16 +258,9 @@ def verify_migration(source: str, target: str, qemu_binary: str, devices: tuple[
     cases = plan_cases(read_sources([source]), read_sources([target]), devices)
     with signals_as_exceptions():
         results = verify(qemu_binary, cases, timeout, jobs)
-    if as_json:
-        _emit_json(results_json(results))
-    else:
-        click.echo(results_table(results), nl=False)
-    failed = [r for r in results if not r.ok]
-    for r in failed:
-        click.echo(f"{PROG}: error: {r.case.device}: {r.case.source.name} -> {r.case.target.name}: "
-                   f"migration {r.status}: {r.error}", err=True)
-    if failed:
-        sys.exit(1)
+    problems = [f"{r.case.device}: {r.case.source.name} -> {r.case.target.name}: "
+                f"migration {r.status}: {r.error}" for r in results if not r.ok]
+    _report(as_json, results_json(results), results_table(results), problems)
 
 
 def _default_maintainer() -> str:
