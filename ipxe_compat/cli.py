@@ -13,13 +13,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from . import __version__
 from .errors import IpxeCompatError, UsageError
 from .sizes import bucket, size_label
+
+if TYPE_CHECKING:
+    from .generate import GenerateResult
 
 PROG = "ipxe-compat"
 _debug = False
@@ -291,9 +294,12 @@ def _read_text(path: str | None, what: str) -> str | None:
 
 
 @cli.command()
-@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
               help="Directory to write into (created if missing).")
+@click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
+              help="Make again the package that this debian/ipxe-compat.recipe describes; SOURCE "
+              "must have the recorded sha256 (default: fetch the packages again with apt).")
 @click.option("--size", default="256k", show_default=True,
               help="QEMU bucket the compat ROMs must fit: 256k, 512k, 1M, or bytes (a power of two).")
 @click.option("--roms", "globs", multiple=True, metavar="GLOB",
@@ -326,7 +332,8 @@ def _read_text(path: str | None, what: str) -> str | None:
               help="Also run dpkg-source and dpkg-genchanges: .dsc, .debian.tar.xz, _source.changes.")
 @click.option("--force", is_flag=True, help="Replace existing outputs of the same names.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def generate(sources: tuple[str, ...], outdir: Path, size: str, globs: tuple[str, ...],
+def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: str,
+             globs: tuple[str, ...],
              prefix: str | None, pad: bool, pad_byte: str, install_dir: str,
              source_name: str | None, package_name: str | None, version: str | None,
              distribution: str, urgency: str, maintainer: str | None, messages: tuple[str, ...],
@@ -349,9 +356,28 @@ def generate(sources: tuple[str, ...], outdir: Path, size: str, globs: tuple[str
     from .copyright import OriginCopyright
     from .fields import parse_date
     from .generate import generate as run_generate
+    from .generate import regenerate
     from .plan import DEFAULT_GLOBS, PlanOptions, parse_pad_byte
     from .sizes import parse_size
 
+    copyright_text = _read_text(origin_copyright, "origin copyright")
+    origin_copy = (OriginCopyright(origin_copyright, copyright_text, origin_copyright)
+                   if origin_copyright and copyright_text is not None else None)
+    if recipe is not None:
+        context = click.get_current_context()
+        allowed = {"sources", "outdir", "recipe", "build_source", "force", "as_json",
+                   "origin_copyright"}
+        fixed = [f"--{name.replace('_', '-')}" for name in context.params
+                 if name not in allowed
+                 and context.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
+        if fixed:
+            raise UsageError(f"the recipe fixes every option: drop {', '.join(fixed)}")
+        result = regenerate(recipe, sources, outdir, force=force, build_source=build_source,
+                            origin_copyright=origin_copy)
+        _print_generated(result, as_json)
+        return
+    if not sources:
+        raise UsageError("give at least one SOURCE (or --recipe)")
     plan_options = PlanOptions(
         size=parse_size(size),
         prefix=prefix,
@@ -359,7 +385,6 @@ def generate(sources: tuple[str, ...], outdir: Path, size: str, globs: tuple[str
         pad_byte=parse_pad_byte(pad_byte),
         globs=globs or DEFAULT_GLOBS,
     )
-    copyright_text = _read_text(origin_copyright, "origin copyright")
     options = PackageOptions(
         maintainer=maintainer if maintainer is not None else _default_maintainer(),
         epoch=parse_date(date) if date else _default_epoch(),
@@ -371,17 +396,21 @@ def generate(sources: tuple[str, ...], outdir: Path, size: str, globs: tuple[str
         install_dir=install_dir,
         origin_source=origin_source,
         origin_version=origin_version,
-        origin_copyright=(
-            OriginCopyright(origin_copyright, copyright_text, origin_copyright)
-            if origin_copyright and copyright_text is not None else None
-        ),
+        origin_copyright=origin_copy,
         messages=messages,
     )
     result = run_generate(
         sources, outdir, plan_options, options, force=force, build_source=build_source,
         previous_changelog=_read_text(changelog_from, "changelog"),
     )
+    _print_generated(result, as_json)
+
+
+def _print_generated(result: GenerateResult, as_json: bool) -> None:
+    """What generate wrote, and what to do next."""
     ctx = result.context
+    for warning in result.warnings:
+        click.echo(f"{PROG}: warning: {warning}", err=True)
     for rom in result.roms:
         if rom.changes_bucket:
             click.echo(f"{PROG}: warning: {rom.original.name} ({rom.original.size} bytes) is in the "

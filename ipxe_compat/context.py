@@ -6,6 +6,7 @@ Everything the templates may use is a field here, and every field is validated t
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from .copyright import OriginCopyright, Statement, gather
 from .errors import UsageError
 from .plan import CompatRom, PlanOptions
 from .qemu_devices import devices_for
+from .recipe import InputRecord, Recipe
 from .sizes import size_label
 from .sources import Origin, RomSet
 
@@ -82,6 +84,7 @@ class PackageContext:
     roms: tuple[ManifestEntry, ...]
     changes: tuple[str, ...]
     copyright: Statement
+    recipe: Recipe
     tool_version: str = __version__
     standards_version: str = STANDARDS_VERSION
     homepage: str = HOMEPAGE
@@ -118,12 +121,38 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
     changes = tuple(fields.text_line(m, "changelog entry") for m in options.messages) or (
         _default_change(roms, labels, plan_options, options.install_dir, label),
     )
+    ctx_maintainer = fields.maintainer(options.maintainer)
+    recipe = Recipe(
+        tool_version=__version__,
+        epoch=options.epoch,
+        size=plan_options.size,
+        globs=plan_options.globs,
+        prefix=plan_options.effective_prefix,
+        pad=plan_options.pad,
+        pad_byte=plan_options.pad_byte,
+        install_dir=options.install_dir,
+        source_name=source,
+        package_name=package,
+        version=str(version),
+        distribution=options.distribution,
+        urgency=options.urgency,
+        maintainer=ctx_maintainer,
+        changes=changes,
+        continued=False,  # set by the renderer, which knows the previous changelog
+        origin_source=options.origin_source,
+        origin_version=options.origin_version,
+        origin_copyright_sha256=(
+            hashlib.sha256(options.origin_copyright.text.encode()).hexdigest()
+            if options.origin_copyright else None),
+        inputs=tuple(InputRecord(o.input_name, o.kind, o.sha256, o.package, o.version)
+                     for o in romset.origins),
+    )
     return PackageContext(
         source=source,
         package=package,
         version=str(version),
         upstream_version=version.upstream_version or "",
-        maintainer=fields.maintainer(options.maintainer),
+        maintainer=ctx_maintainer,
         distribution=fields.distribution(options.distribution),
         urgency=fields.urgency(options.urgency),
         date=fields.rfc2822(options.epoch),
@@ -139,6 +168,7 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
         roms=roms,
         changes=changes,
         copyright=gather(copyrights),
+        recipe=recipe,
         globs=plan_options.globs,
     )
 

@@ -7,16 +7,23 @@ into OUTDIR.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from debian.changelog import Changelog
+
+from . import __version__, recipe
 from .build import build_source_package
 from .context import PackageContext, PackageOptions, build_context
+from .copyright import OriginCopyright
+from .errors import SourceError, UsageError
 from .output import Entry, orig_tarball, prepare_outdir, staging, write_file, write_tree
 from .plan import CompatRom, PlanOptions, make_plan
 from .render import render_debian
-from .sources import read_sources
+from .sources import RomSet, read_sources
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class GenerateResult:
     orig_tarball: Path
     tree: Path
     built: tuple[Path, ...]
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,9 +67,9 @@ class Layout:
 
 def generate(sources: Sequence[str], outdir: Path, plan_options: PlanOptions,
              options: PackageOptions, *, force: bool = False, build_source: bool = False,
-             previous_changelog: str | None = None) -> GenerateResult:
+             previous_changelog: str | None = None, romset: RomSet | None = None) -> GenerateResult:
     """Generate the compat source package from ``sources`` into ``outdir``."""
-    romset = read_sources(sources)
+    romset = romset or read_sources(sources)
     roms = make_plan(romset, plan_options)
     ctx = build_context(roms, romset, plan_options, options)
     debian = render_debian(ctx, previous_changelog)
@@ -86,3 +94,76 @@ def generate(sources: Sequence[str], outdir: Path, plan_options: PlanOptions,
         tree=outdir / layout.tree,
         built=tuple(outdir / name for name in built),
     )
+
+
+def regenerate(recipe_path: Path, sources: Sequence[str], outdir: Path, *, force: bool = False,
+               build_source: bool = False,
+               origin_copyright: OriginCopyright | None = None) -> GenerateResult:
+    """Make again the package a recipe describes, from inputs whose sha256 must match.
+
+    Without ``sources``, package inputs are fetched again as ``apt:PACKAGE=VERSION``. A recipe
+    of a continued changelog takes the older entries from the changelog beside it.
+    """
+    try:
+        text = recipe_path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read recipe: {error}", path=str(recipe_path)) from error
+    wanted = recipe.parse(text, str(recipe_path))
+    if not sources:
+        missing = [r.name for r in wanted.inputs if r.refetch_spec is None]
+        if missing:
+            raise UsageError(f"give the sources: {', '.join(missing)} cannot be fetched again",
+                             path=str(recipe_path))
+        sources = [r.refetch_spec for r in wanted.inputs if r.refetch_spec]
+    romset = read_sources(sources)
+    _check_inputs(wanted, romset, str(recipe_path))
+    if wanted.origin_copyright_sha256 and (
+            origin_copyright is None
+            or _sha256_text(origin_copyright.text) != wanted.origin_copyright_sha256):
+        raise SourceError("give --origin-copyright with the file the recipe was made with "
+                          f"(sha256 {wanted.origin_copyright_sha256})", path=str(recipe_path))
+    previous = _previous_changelog(recipe_path) if wanted.continued else None
+    plan_options = PlanOptions(size=wanted.size, prefix=wanted.prefix, pad=wanted.pad,
+                               pad_byte=wanted.pad_byte, globs=wanted.globs)
+    options = PackageOptions(
+        maintainer=wanted.maintainer, epoch=wanted.epoch, source_name=wanted.source_name,
+        package_name=wanted.package_name, version=wanted.version,
+        distribution=wanted.distribution, urgency=wanted.urgency,
+        install_dir=wanted.install_dir, origin_source=wanted.origin_source,
+        origin_version=wanted.origin_version, origin_copyright=origin_copyright,
+        messages=wanted.changes,
+    )
+    result = generate(sources, outdir, plan_options, options, force=force,
+                      build_source=build_source, previous_changelog=previous, romset=romset)
+    if wanted.tool_version != __version__:
+        note = (f"the recipe was made by ipxe-compat {wanted.tool_version}, this is {__version__}: "
+                "debian/ may differ (the orig tarball does not)")
+        result = dataclasses.replace(result, warnings=(note,))
+    return result
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_inputs(wanted: recipe.Recipe, romset: RomSet, path: str) -> None:
+    if len(romset.origins) != len(wanted.inputs):
+        raise SourceError(f"the recipe has {len(wanted.inputs)} inputs, {len(romset.origins)} "
+                          "were given", path=path)
+    for record, origin in zip(wanted.inputs, romset.origins):
+        if origin.sha256 != record.sha256:
+            raise SourceError(f"sha256 {origin.sha256} is not the recipe's {record.sha256} for "
+                              f"{record.name}: not the same input", path=origin.spec)
+
+
+def _previous_changelog(recipe_path: Path) -> str:
+    """The changelog beside the recipe without its newest entry (the one the recipe made)."""
+    path = recipe_path.parent / "changelog"
+    try:
+        blocks = list(Changelog(path.read_text("utf-8")))
+    except OSError as error:
+        raise UsageError("the recipe continues a changelog: keep debian/changelog beside it",
+                         path=str(path)) from error
+    if len(blocks) < 2:
+        raise UsageError("the recipe continues a changelog, but it has one entry", path=str(path))
+    return "".join(str(block) for block in blocks[1:])

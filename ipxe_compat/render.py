@@ -8,12 +8,14 @@ directory. ``PACKAGE`` in a template's file name stands for the binary package n
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
 import jinja2
 
+from . import recipe
 from .changelog import render_changelog
 from .context import PackageContext
 from .copyright import render as render_copyright
@@ -71,6 +73,8 @@ def render_debian(ctx: PackageContext, previous_changelog: str | None = None) ->
         if text.strip():  # a template may render to nothing: then there is no such file
             out[target] = text.encode("utf-8")
     out["debian/changelog"] = changelog.encode("utf-8")
+    continued = dataclasses.replace(ctx.recipe, continued=previous_changelog is not None)
+    out[recipe.PATH] = recipe.render(continued).encode("utf-8")
     out["debian/copyright"] = render_copyright(
         ctx.copyright, ctx.rom_glob, ctx.origin_labels, _debian_holder(ctx)
     ).encode("utf-8")

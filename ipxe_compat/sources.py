@@ -7,6 +7,7 @@ can name it (Built-Using, the manifest, debian/copyright).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -32,6 +33,17 @@ class Origin:
     source_package: str | None = None
     source_version: str | None = None
     copyright: str | None = None
+    architecture: str | None = None
+    sha256: str = ""  # of the .deb or .rom file; of the "name sha256" listing for a directory
+
+    @property
+    def input_name(self) -> str:
+        """How a recipe names this input: a package by its canonical file name, however it was
+        obtained (a file of any name, or apt:), else the file or directory name."""
+        if self.kind == "deb" and self.package and self.version:
+            plain = self.version.split(":", 1)[-1]
+            return f"{self.package}_{plain}_{self.architecture or 'all'}.deb"
+        return os.path.basename(os.path.normpath(self.spec))
 
     @property
     def label(self) -> str:
@@ -104,10 +116,11 @@ def read_sources(specs: Iterable[str]) -> RomSet:
 def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
     """Read one SOURCE argument: a .deb, a directory of *.rom, or one .rom file."""
     if spec.startswith("apt:"):
-        # TODO(issue 5): apt-get download into $XDG_CACHE_HOME/ipxe-compat with sha256 checks
-        raise SourceError(
-            "apt: sources are not supported yet; run 'apt-get download NAME=VERSION' and give "
-            "the .deb", path=spec)
+        from .apt import fetch
+
+        fetched, roms = _read_deb(str(fetch(spec)))
+        origin = dataclasses.replace(fetched, spec=spec)  # messages name what the user typed
+        return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
     try:
         mode = os.stat(spec).st_mode
     except OSError as error:
@@ -117,8 +130,9 @@ def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
     if spec.endswith((".deb", ".udeb")):
         return _read_deb(spec)
     if spec.endswith(".rom"):
-        origin = Origin("rom", spec)
-        return origin, [_read_rom_file(spec, origin)]
+        rom = _read_rom_file(spec, Origin("rom", spec))
+        origin = Origin("rom", spec, sha256=rom.sha256)
+        return origin, [dataclasses.replace(rom, origin=origin)]
     raise SourceError("not a ROM set source: expected a .deb, a directory or a .rom file", path=spec)
 
 
@@ -134,11 +148,13 @@ def _read_deb(spec: str) -> tuple[Origin, list[RomFile]]:
     origin = Origin(
         kind="deb",
         spec=spec,
+        sha256=file_sha256(spec),
         package=package,
         version=version,
         source_package=match["name"],
         source_version=match["version"] or version,
         copyright=contents.copyright,
+        architecture=control.get("Architecture"),
     )
     roms: dict[str, RomFile] = {}
     for member in contents.roms:
@@ -157,14 +173,22 @@ def _read_deb(spec: str) -> tuple[Origin, list[RomFile]]:
 
 
 def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
-    origin = Origin("dir", spec)
-    roms = []
-    for entry in sorted(os.scandir(spec), key=lambda e: e.name):
-        if entry.name.endswith(".rom") and entry.is_file():  # follows symlinks, as QEMU does
-            roms.append(_read_rom_file(entry.path, origin))
-    if not roms:
+    entries = [entry for entry in sorted(os.scandir(spec), key=lambda e: e.name)
+               if entry.name.endswith(".rom") and entry.is_file()]  # follows symlinks, as QEMU does
+    if not entries:
         raise SourceError("no *.rom files in this directory", path=spec)
-    return origin, roms
+    roms = [_read_rom_file(entry.path, Origin("dir", spec)) for entry in entries]
+    listing = "".join(f"{rom.name} {rom.sha256}\n" for rom in roms)
+    origin = Origin("dir", spec, sha256=hashlib.sha256(listing.encode()).hexdigest())
+    return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _read_rom_file(path: str, origin: Origin) -> RomFile:
