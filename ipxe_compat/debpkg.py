@@ -9,11 +9,16 @@ by path; symlinks are resolved against the package's own tree only.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import posixpath
 import subprocess
 import tarfile
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, cast
@@ -28,6 +33,8 @@ from .errors import SourceError
 ROM_DIRS = ("usr/lib/ipxe/qemu", "usr/share/qemu")
 #: No iPXE ROM comes near this; a member above it is refused before it is read.
 MAX_MEMBER = 16 << 20
+#: A control file is a few hundred bytes; a larger one is refused before it is read.
+MAX_CONTROL = 1 << 20
 _MAX_SYMLINK_HOPS = 40
 _COPY_CHUNK = 1 << 16
 
@@ -50,37 +57,65 @@ class DebContents:
     copyright: str | None
 
 
+#: Errors a corrupt or hostile compressed tar stream can raise while it is read.
+_STREAM_ERRORS = (tarfile.TarError, EOFError, OSError, ValueError, lzma.LZMAError, zlib.error,
+                  UnicodeError)
+
+
 def read_deb(path: str) -> DebContents:
     """Read control fields, the ROMs in ROM_DIRS and /usr/share/doc/<package>/copyright."""
     try:
-        deb = DebFile(path)
-        control = deb.debcontrol()
-        data_name = next(n for n in deb.getnames() if n.startswith("data.tar"))
-        data_member = deb.getmember(data_name)
-    except (ArError, DebError, OSError, StopIteration, ValueError, KeyError) as error:
+        deb = DebFile(path)  # python-debian checks the ar container and its required parts
+    except (ArError, DebError, OSError, ValueError, KeyError) as error:
         raise SourceError(f"not a readable Debian binary package: {error}", path=path) from error
-    package = control.get("Package")
-    if not package:
-        raise SourceError("control member has no Package field", path=path)
-    copyright_path = f"usr/share/doc/{package}/copyright"
     try:
-        files, links = _scan_data(data_member, data_name)
-    except (tarfile.TarError, EOFError, OSError, ValueError) as error:
-        raise SourceError(f"corrupt data member {data_name}: {error}", path=path) from error
+        names = deb.getnames()
+        control_name = next(n for n in names if n.startswith("control.tar"))
+        data_name = next(n for n in names if n.startswith("data.tar"))
+        try:
+            control = _read_control(deb.getmember(control_name), control_name)
+        except _STREAM_ERRORS as error:
+            raise SourceError(f"corrupt control member {control_name}: {error}", path=path) from error
+        package = control.get("Package")
+        if not package:
+            raise SourceError("control member has no Package field", path=path)
+        copyright_path = f"usr/share/doc/{package}/copyright"
+        try:
+            files, links = _scan_data(deb.getmember(data_name), data_name)
+        except _STREAM_ERRORS as error:
+            raise SourceError(f"corrupt data member {data_name}: {error}", path=path) from error
     finally:
         deb.close()
     roms: dict[str, Member] = {}
     for name in sorted(set(files) | set(links)):
         if posixpath.dirname(name) in ROM_DIRS and name.endswith(".rom"):
             target = _resolve(name, files, links, path)
-            if target is not None:
-                member = files[target]
-                roms[name] = Member(name, member.data, member.mtime)
+            if target is None:
+                raise SourceError(f"symlink {name} -> {links.get(name)} does not resolve to a "
+                                  "*.rom file inside the package", path=path)
+            member = files[target]
+            roms[name] = Member(name, member.data, member.mtime)
     copyright_target = _resolve(copyright_path, files, links, path)
     copyright_text = None
     if copyright_target is not None:
         copyright_text = files[copyright_target].data.decode("utf-8", errors="replace")
     return DebContents(control, tuple(roms.values()), copyright_text)
+
+
+def _read_control(member: ArMember, name: str) -> Deb822:
+    """The control file of the control member, streamed and bounded like the data member.
+
+    (python-debian's DebFile.debcontrol() would hold a zstd member wholly in memory.)
+    """
+    with _decompressed(member, name) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        for info in tar:
+            if _normalize(info.name) == "control" and info.isreg():
+                if info.size > MAX_CONTROL:
+                    raise ValueError(f"control file is {info.size} bytes, over {MAX_CONTROL}")
+                fileobj = tar.extractfile(info)
+                assert fileobj is not None
+                return Deb822(fileobj.read().decode("utf-8"))
+    raise ValueError("no control file in it")
 
 
 def _wanted(name: str) -> bool:
@@ -92,7 +127,7 @@ def _scan_data(member: ArMember, name: str) -> tuple[dict[str, Member], dict[str
     """One streaming pass: keep wanted regular files and every symlink (path -> target)."""
     files: dict[str, Member] = {}
     links: dict[str, str] = {}
-    with _decompressed(member, name) as stream, tarfile.open(fileobj=stream, mode="r|*") as tar:
+    with _decompressed(member, name) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
         for info in tar:
             path = _normalize(info.name)
             if path is None:
@@ -101,7 +136,8 @@ def _scan_data(member: ArMember, name: str) -> tuple[dict[str, Member], dict[str
                 links[path] = info.linkname
             elif info.isreg() and _wanted(path):
                 if info.size > MAX_MEMBER:
-                    raise ValueError(f"member {path} is {info.size} bytes, over {MAX_MEMBER}")
+                    raise ValueError(f"member {path} is {info.size} bytes, over {MAX_MEMBER}: "
+                                     "no option ROM is that large")
                 fileobj = tar.extractfile(info)
                 assert fileobj is not None  # regular member
                 files[path] = Member(path, fileobj.read(), int(info.mtime))
@@ -149,12 +185,42 @@ def _resolve(name: str, files: dict[str, Member], links: dict[str, str], deb: st
     raise SourceError(f"symlink {name}: too many levels of symbolic links", path=deb)
 
 
+# each is opened under `with` in _decompressed
+_DECOMPRESSORS: dict[str, Callable[[IO[bytes]], io.BufferedIOBase]] = {
+    ".gz": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
+    ".xz": lambda f: lzma.LZMAFile(f, mode="rb"),  # noqa: SIM115
+    ".lzma": lambda f: lzma.LZMAFile(f, mode="rb"),  # noqa: SIM115
+    ".bz2": lambda f: bz2.BZ2File(f, mode="rb"),
+}
+
+
 @contextmanager
 def _decompressed(member: ArMember, name: str) -> Iterator[IO[bytes]]:
-    """Yield a readable stream of the uncompressed tar; zstd goes through the zstd tool."""
-    if not name.endswith(".zst"):
-        yield cast(IO[bytes], member)  # tarfile's r|* handles none, gz, bz2 and xz itself
-        return
+    """Yield the uncompressed tar as a stream, and check the compressed stream's integrity.
+
+    gzip, xz and bzip2 file objects verify their checksums (CRC32, CRC64/CRC32, CRC32) when
+    they reach the end, which tarfile's own stream mode does not; so the stream is always read
+    to its end. zstd goes through the zstd tool, which checks its frame checksums.
+    """
+    raw = cast(IO[bytes], member)
+    suffix = posixpath.splitext(name)[1]
+    if name.endswith(".tar"):
+        yield raw
+    elif suffix in _DECOMPRESSORS:
+        with _DECOMPRESSORS[suffix](raw) as stream:
+            yield cast(IO[bytes], stream)
+            while stream.read(_COPY_CHUNK):
+                pass
+    elif suffix == ".zst":
+        with _zstd(member, name) as stream:
+            yield stream
+    else:
+        raise ValueError(f"unsupported compression of {name}")
+
+
+@contextmanager
+def _zstd(member: ArMember, name: str) -> Iterator[IO[bytes]]:
+    """The zstd tool as a decompressing pipe, fed from the member by a thread."""
     try:
         proc = subprocess.Popen(
             ["zstd", "-q", "-d", "-c"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

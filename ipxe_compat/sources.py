@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
+from . import fields
 from .debpkg import MAX_MEMBER, read_deb
-from .errors import SourceError
+from .errors import SourceError, UsageError
 
 _SOURCE_FIELD = re.compile(r"(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?")
 
@@ -139,12 +140,22 @@ def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
 def _read_deb(spec: str) -> tuple[Origin, list[RomFile]]:
     contents = read_deb(spec)
     control = contents.control
-    package, version = control.get("Package"), control.get("Version")
+    package: str = control["Package"]  # read_deb ensures it
+    version = control.get("Version")
     if not version:
         raise SourceError("control member has no Version field", path=spec)
     match = _SOURCE_FIELD.fullmatch(control.get("Source", package).strip())
     if not match:
         raise SourceError(f"malformed Source field {control.get('Source')!r}", path=spec)
+    try:  # these reach debian/control and the changelog: only policy-conformant values
+        fields.package_name(package, "Package field")
+        fields.any_version(version, "Version field")
+        fields.package_name(match["name"], "Source field")
+        fields.any_version(match["version"] or version, "Source field's version")
+        if control.get("Architecture"):
+            fields.package_name(control["Architecture"], "Architecture field")
+    except UsageError as error:
+        raise SourceError(f"unusable control member: {error.message}", path=spec) from error
     origin = Origin(
         kind="deb",
         spec=spec,
@@ -158,7 +169,7 @@ def _read_deb(spec: str) -> tuple[Origin, list[RomFile]]:
     )
     roms: dict[str, RomFile] = {}
     for member in contents.roms:
-        name = member.path.rsplit("/", 1)[-1]
+        name = _rom_name(member.path.rsplit("/", 1)[-1], spec)
         rom = RomFile(name, member.data, member.mtime, member.path, origin)
         other = roms.get(name)
         if other is not None and other.data != rom.data:
@@ -183,6 +194,17 @@ def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
     return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
 
 
+_ROM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\.rom")
+
+
+def _rom_name(name: str, where: str) -> str:
+    """ROM names become file names, install lines and manifest columns: no spaces or oddities."""
+    if not _ROM_NAME.fullmatch(name):
+        raise SourceError(f"ROM file name {name!r} is not [A-Za-z0-9][A-Za-z0-9._+-]*.rom",
+                          path=where)
+    return name
+
+
 def file_sha256(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -202,6 +224,6 @@ def _read_rom_file(path: str, origin: Origin) -> RomFile:
             data = handle.read()
     except OSError as error:
         raise SourceError(f"cannot read: {error.strerror}", path=path) from error
-    name = os.path.basename(path)
+    name = _rom_name(os.path.basename(path), path)
     # the path is recorded by name only, so the output does not depend on where the input lay
     return RomFile(name, data, int(info.st_mtime), name, origin)
