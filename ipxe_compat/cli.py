@@ -8,7 +8,6 @@ Heavy modules (jinja2, python-debian) are imported inside the commands that need
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -80,6 +79,8 @@ def cli(debug: bool) -> None:
 
 
 def _emit_json(data: Any) -> None:
+    import json  # only for --json: keeps start-up light
+
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
@@ -352,11 +353,10 @@ def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: 
       ipxe-compat generate ipxe-qemu_1.0.0+git-20190125.36a4c85-5.1_all.deb -o build/
       cd build/ipxe-qemu-256k-compat-1.0.0+git-20190125.36a4c85 && dpkg-buildpackage -us -uc
     """
-    from .context import PackageOptions
-    from .copyright import OriginCopyright
     from .fields import parse_date
     from .generate import generate as run_generate
     from .generate import regenerate
+    from .naming import OriginCopyright, PackageOptions
     from .plan import DEFAULT_GLOBS, PlanOptions, parse_pad_byte
     from .sizes import parse_size
 

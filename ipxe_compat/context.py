@@ -10,11 +10,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from debian.debian_support import Version
-
 from . import __version__, fields
-from .copyright import OriginCopyright, Statement, gather
+from .copyright import Statement, gather
 from .errors import UsageError
+from .naming import OriginCopyright, PackageOptions, built_from, package_identity
 from .plan import CompatRom, PlanOptions
 from .qemu_devices import devices_for
 from .recipe import InputRecord, Recipe
@@ -23,25 +22,6 @@ from .sources import Origin, RomSet
 
 STANDARDS_VERSION = "4.6.2"  # the newest bookworm's lintian knows; newer is a warning there
 HOMEPAGE = "https://ipxe.org/"
-DEFAULT_INSTALL_DIR = "/usr/share/qemu"
-
-
-@dataclass(frozen=True)
-class PackageOptions:
-    """The user's choices for the Debian package; None means 'derive the default'."""
-
-    maintainer: str
-    epoch: int  # the changelog date, seconds since the epoch
-    source_name: str | None = None
-    package_name: str | None = None
-    version: str | None = None
-    distribution: str = "unstable"
-    urgency: str = "medium"
-    install_dir: str = DEFAULT_INSTALL_DIR
-    origin_source: str | None = None  # for sources that are not .deb
-    origin_version: str | None = None
-    origin_copyright: OriginCopyright | None = None
-    messages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,11 +89,8 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
     label = size_label(plan_options.size)
     origins = _used_origins(plan)
     built_using = _built_using(origins, options)
-    version = fields.version(options.version or _default_version(origins, options))
-    source = fields.package_name(options.source_name or f"ipxe-qemu-{label}-compat", "source name")
-    package = fields.package_name(
-        options.package_name or f"ipxe-qemu-{label}-compat-efi-roms", "package name"
-    )
+    identity = package_identity(origins, plan_options, options)
+    source, package, version = identity.source, identity.package, identity.version
     copyrights = _copyrights(origins, options)
     pad = f"{plan_options.pad_byte:#04x}" if plan_options.pad else "none"
     labels = tuple(dict.fromkeys(o.label for o in origins))
@@ -133,7 +110,7 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
         install_dir=options.install_dir,
         source_name=source,
         package_name=package,
-        version=str(version),
+        version=version,
         distribution=options.distribution,
         urgency=options.urgency,
         maintainer=ctx_maintainer,
@@ -150,8 +127,8 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
     return PackageContext(
         source=source,
         package=package,
-        version=str(version),
-        upstream_version=version.upstream_version or "",
+        version=version,
+        upstream_version=identity.upstream_version,
         maintainer=ctx_maintainer,
         distribution=fields.distribution(options.distribution),
         urgency=fields.urgency(options.urgency),
@@ -179,30 +156,8 @@ def _used_origins(plan: Sequence[CompatRom]) -> list[Origin]:
 
 def _built_using(origins: Sequence[Origin], options: PackageOptions) -> str:
     """``ipxe (= 1.0.0+git-20190125.36a4c85-5.1)``: the source the ROMs were built from."""
-    refs: dict[str, None] = {}
-    for origin in origins:
-        if origin.source_package and origin.source_version:
-            name, version = origin.source_package, origin.source_version
-        elif options.origin_source and options.origin_version:
-            name, version = options.origin_source, options.origin_version
-        else:
-            raise UsageError(
-                f"{origin.spec} is not a package: give --origin-source and --origin-version "
-                "(the ipxe source package the ROMs were built from, for Built-Using)"
-            )
-        fields.package_name(name, "origin source")
-        fields.any_version(version, "origin version")
-        refs.setdefault(f"{name} (= {version})")
+    refs = dict.fromkeys("{} (= {})".format(*built_from(origin, options)) for origin in origins)
     return ", ".join(refs)
-
-
-def _default_version(origins: Sequence[Origin], options: PackageOptions) -> str:
-    upstreams = {
-        Version(o.source_version or options.origin_version or "").upstream_version for o in origins
-    }
-    if len(upstreams) != 1:
-        raise UsageError("the ROMs come from several upstream versions: give --version")
-    return f"{upstreams.pop()}-1"
 
 
 def _copyrights(origins: Sequence[Origin], options: PackageOptions) -> list[OriginCopyright]:

@@ -24,19 +24,11 @@ from debian.copyright import (
 )
 
 from .errors import SourceError
+from .naming import OriginCopyright
 
 FORMAT = "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
 _NO_COPYRIGHT = re.compile(r"\*?\s*no copyright\s*\*?", re.IGNORECASE)
 _LICENSE_SPLIT = re.compile(r"\s+(?:and|or)\s+|,\s*", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class OriginCopyright:
-    """An origin copyright file: which package it belongs to and its text."""
-
-    label: str  # e.g. "ipxe-qemu 1.0.0+git-20190125.36a4c85-5.1"
-    text: str
-    path: str  # where it came from, for error messages
 
 
 @dataclass(frozen=True)

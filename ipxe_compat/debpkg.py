@@ -28,11 +28,11 @@ from debian.deb822 import Deb822
 from debian.debfile import DebError, DebFile
 
 from .errors import SourceError
+from .sizes import MAX_ROM_FILE
 
 #: Directories whose ``*.rom`` files QEMU finds (Debian's QEMU firmware path, background.md).
 ROM_DIRS = ("usr/lib/ipxe/qemu", "usr/share/qemu")
-#: No iPXE ROM comes near this; a member above it is refused before it is read.
-MAX_MEMBER = 16 << 20
+MAX_MEMBER = MAX_ROM_FILE
 #: A control file is a few hundred bytes; a larger one is refused before it is read.
 MAX_CONTROL = 1 << 20
 _MAX_SYMLINK_HOPS = 40

@@ -10,20 +10,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from debian.changelog import Changelog
-
-from . import __version__, recipe
-from .build import build_source_package
-from .context import PackageContext, PackageOptions, build_context
-from .copyright import OriginCopyright
+from . import __version__
 from .errors import SourceError, UsageError
+from .naming import Identity, OriginCopyright, PackageOptions, package_identity
 from .output import Entry, orig_tarball, prepare_outdir, staging, write_file, write_tree
 from .plan import CompatRom, PlanOptions, make_plan
-from .render import render_debian
 from .sources import RomSet, read_sources
+
+if TYPE_CHECKING:
+    from .context import PackageContext
+    from .recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,14 @@ class Layout:
     changes: str
 
     @classmethod
-    def of(cls, ctx: PackageContext) -> Layout:
-        plain = ctx.version.split(":", 1)[-1]  # file names carry no epoch
+    def of(cls, ident: Identity) -> Layout:
+        source, plain = ident.source, ident.plain_version
         return cls(
-            orig_tarball=f"{ctx.source}_{ctx.upstream_version}.orig.tar.xz",
-            tree=f"{ctx.source}-{ctx.upstream_version}",
-            dsc=f"{ctx.source}_{plain}.dsc",
-            debian_tarball=f"{ctx.source}_{plain}.debian.tar.xz",
-            changes=f"{ctx.source}_{plain}_source.changes",
+            orig_tarball=f"{source}_{ident.upstream_version}.orig.tar.xz",
+            tree=f"{source}-{ident.upstream_version}",
+            dsc=f"{source}_{plain}.dsc",
+            debian_tarball=f"{source}_{plain}.debian.tar.xz",
+            changes=f"{source}_{plain}_source.changes",
         )
 
     def names(self, build_source: bool) -> list[str]:
@@ -71,19 +72,28 @@ def generate(sources: Sequence[str], outdir: Path, plan_options: PlanOptions,
     """Generate the compat source package from ``sources`` into ``outdir``."""
     romset = romset or read_sources(sources)
     roms = make_plan(romset, plan_options)
-    ctx = build_context(roms, romset, plan_options, options)
-    debian = render_debian(ctx, previous_changelog)
-    layout = Layout.of(ctx)
+    used = list(dict.fromkeys(rom.original.origin for rom in roms))
+    layout = Layout.of(package_identity(used, plan_options, options))
     prepare_outdir(outdir, layout.names(build_source), force)
-
     rom_entries = [Entry(rom.name, rom.data, 0o644, rom.original.mtime) for rom in roms]
+    # xz dominates the run and releases the GIL: compress (single-threaded, so the bytes are
+    # stable) while the heavy modules load and debian/ is rendered
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        compressing = pool.submit(orig_tarball, layout.tree, rom_entries)
+        from .context import build_context
+        from .render import render_debian
+
+        ctx = build_context(roms, romset, plan_options, options)
+        debian = render_debian(ctx, previous_changelog)
     debian_entries = [Entry(path, f.data, f.mode, ctx.epoch) for path, f in debian.items()]
-    tarball = orig_tarball(layout.tree, rom_entries)
+    tarball = compressing.result()  # the one xz compression, started before rendering
     with staging(outdir, force) as stage:
         write_file(stage / layout.orig_tarball, tarball, 0o644,
                    max(entry.mtime for entry in rom_entries))
         write_tree(stage / layout.tree, rom_entries + debian_entries, ctx.epoch)
         if build_source:
+            from .build import build_source_package
+
             build_source_package(stage, layout.tree, layout.changes, ctx.epoch)
     built = [layout.dsc, layout.debian_tarball, layout.changes] if build_source else []
     return GenerateResult(
@@ -104,6 +114,8 @@ def regenerate(recipe_path: Path, sources: Sequence[str], outdir: Path, *, force
     Without ``sources``, package inputs are fetched again as ``apt:PACKAGE=VERSION``. A recipe
     of a continued changelog takes the older entries from the changelog beside it.
     """
+    from . import recipe
+
     try:
         text = recipe_path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -146,7 +158,7 @@ def _sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _check_inputs(wanted: recipe.Recipe, romset: RomSet, path: str) -> None:
+def _check_inputs(wanted: Recipe, romset: RomSet, path: str) -> None:
     if len(romset.origins) != len(wanted.inputs):
         raise SourceError(f"the recipe has {len(wanted.inputs)} inputs, {len(romset.origins)} "
                           "were given", path=path)
@@ -158,6 +170,8 @@ def _check_inputs(wanted: recipe.Recipe, romset: RomSet, path: str) -> None:
 
 def _previous_changelog(recipe_path: Path) -> str:
     """The changelog beside the recipe without its newest entry (the one the recipe made)."""
+    from debian.changelog import Changelog
+
     path = recipe_path.parent / "changelog"
     try:
         blocks = list(Changelog(path.read_text("utf-8")))

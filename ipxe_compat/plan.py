@@ -13,15 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from .debpkg import MAX_MEMBER
 from .errors import RomFormatError, RomTooLargeError, UsageError
 from .rom import Rom, parse_rom
-from .sizes import bucket, size_label
+from .sizes import MAX_ROM_FILE, bucket, size_label
 from .sources import RomFile, RomSet
 
 DEFAULT_SIZE = 256 << 10
 #: The largest bucket a compat ROM may be padded to: well below the member read limit.
-MAX_SIZE = MAX_MEMBER // 2
+MAX_SIZE = MAX_ROM_FILE // 2
 DEFAULT_GLOBS = ("efi-*.rom",)
 
 
@@ -37,7 +36,7 @@ class PlanOptions:
         if self.size > MAX_SIZE:
             raise UsageError(f"size {size_label(self.size)} is larger than any option ROM "
                              f"(at most {size_label(MAX_SIZE)}; ROM members over "
-                             f"{size_label(MAX_MEMBER)} are refused unread)")
+                             f"{size_label(MAX_ROM_FILE)} are refused unread)")
 
     @property
     def effective_prefix(self) -> str:

@@ -11,6 +11,9 @@ import re
 
 from .errors import UsageError
 
+#: No iPXE ROM comes near this: a larger ROM member or file is refused before it is read.
+MAX_ROM_FILE = 16 << 20
+
 _SIZE_RE = re.compile(r"(?P<number>[0-9]+)(?P<unit>[kKmMgG]?)")
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 

@@ -16,9 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from . import fields
-from .debpkg import MAX_MEMBER, read_deb
 from .errors import SourceError, UsageError
+from .sizes import MAX_ROM_FILE
 
 _SOURCE_FIELD = re.compile(r"(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?")
 
@@ -138,6 +137,10 @@ def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
 
 
 def _read_deb(spec: str) -> tuple[Origin, list[RomFile]]:
+    # python-debian is imported only when a package is read: inspect/check of ROM files stay light
+    from . import fields
+    from .debpkg import read_deb
+
     contents = read_deb(spec)
     control = contents.control
     package: str = control["Package"]  # read_deb ensures it
@@ -219,7 +222,7 @@ def _read_rom_file(path: str, origin: Origin) -> RomFile:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise SourceError("not a regular file", path=path)
-            if info.st_size > MAX_MEMBER:
+            if info.st_size > MAX_ROM_FILE:
                 raise SourceError(f"{info.st_size} bytes is too large for an option ROM", path=path)
             data = handle.read()
     except OSError as error:

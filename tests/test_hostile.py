@@ -298,6 +298,7 @@ def measured(argv: list[str], cwd: Path) -> tuple[int, int, float, str]:
     return code, peak, seconds, stderr
 
 
+@pytest.mark.slow
 def test_two_gib_rom_member_is_refused_before_it_is_read(big_debs: dict[str, Path],
                                                          tmp_path: Path) -> None:
     assert big_debs["rom"].stat().st_size < 1 << 20  # a few hundred KB on disk
@@ -309,6 +310,7 @@ def test_two_gib_rom_member_is_refused_before_it_is_read(big_debs: dict[str, Pat
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_two_gib_other_member_streams_in_flat_memory(big_debs: dict[str, Path],
                                                      tmp_path: Path) -> None:
     code, peak, seconds, stderr = measured(["inspect", str(big_debs["other"])], tmp_path)

@@ -25,14 +25,13 @@ def test_block_outputs_are_moved_into_place(tmp_path: Path) -> None:
 @pytest.mark.parametrize("how", ["exception", "sigterm", "sigint"])
 def test_an_interrupted_block_leaves_nothing(tmp_path: Path, how: str) -> None:
     (tmp_path / "existing").write_text("mine\n")
-    with pytest.raises((RuntimeError, KeyboardInterrupt)):
-        with staging(tmp_path, force=True) as stage:
-            (stage / "tree").mkdir()
-            (stage / "tree" / "half").write_bytes(b"half written")
-            (stage / "existing").write_text("replacement\n")
-            if how == "exception":
-                raise RuntimeError("disk full")
-            os.kill(os.getpid(), signal.SIGTERM if how == "sigterm" else signal.SIGINT)
+    with pytest.raises((RuntimeError, KeyboardInterrupt)), staging(tmp_path, force=True) as stage:
+        (stage / "tree").mkdir()
+        (stage / "tree" / "half").write_bytes(b"half written")
+        (stage / "existing").write_text("replacement\n")
+        if how == "exception":
+            raise RuntimeError("disk full")
+        os.kill(os.getpid(), signal.SIGTERM if how == "sigterm" else signal.SIGINT)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"]
     assert (tmp_path / "existing").read_text() == "mine\n"
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored afterwards

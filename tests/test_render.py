@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ipxe_compat.context import PackageContext, PackageOptions, build_context
+from ipxe_compat.context import PackageContext, build_context
 from ipxe_compat.errors import UsageError
+from ipxe_compat.naming import PackageOptions
 from ipxe_compat.plan import PlanOptions, make_plan
 from ipxe_compat.render import render_debian
 from ipxe_compat.sources import read_sources
