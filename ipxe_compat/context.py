@@ -6,7 +6,6 @@ Everything the templates may use is a field here, and every field is validated t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -98,7 +97,10 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
     changes = tuple(fields.text_line(m, "changelog entry") for m in options.messages) or (
         _default_change(roms, labels, plan_options, options.install_dir, label),
     )
-    ctx_maintainer = fields.maintainer(options.maintainer)
+    maintainer = fields.maintainer(options.maintainer)
+    distribution = fields.distribution(options.distribution)
+    urgency = fields.urgency(options.urgency)
+    install_dir = fields.install_dir(options.install_dir)
     recipe = Recipe(
         tool_version=__version__,
         epoch=options.epoch,
@@ -107,20 +109,18 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
         prefix=plan_options.effective_prefix,
         pad=plan_options.pad,
         pad_byte=plan_options.pad_byte,
-        install_dir=options.install_dir,
+        install_dir=install_dir,
         source_name=source,
         package_name=package,
         version=version,
-        distribution=options.distribution,
-        urgency=options.urgency,
-        maintainer=ctx_maintainer,
+        distribution=distribution,
+        urgency=urgency,
+        maintainer=maintainer,
         changes=changes,
         continued=False,  # set by the renderer, which knows the previous changelog
         origin_source=options.origin_source,
         origin_version=options.origin_version,
-        origin_copyright_sha256=(
-            hashlib.sha256(options.origin_copyright.text.encode()).hexdigest()
-            if options.origin_copyright else None),
+        origin_copyright_sha256=options.origin_copyright.sha256 if options.origin_copyright else None,
         inputs=tuple(InputRecord(o.input_name, o.kind, o.sha256, o.package, o.version)
                      for o in romset.origins),
     )
@@ -129,9 +129,9 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
         package=package,
         version=version,
         upstream_version=identity.upstream_version,
-        maintainer=ctx_maintainer,
-        distribution=fields.distribution(options.distribution),
-        urgency=fields.urgency(options.urgency),
+        maintainer=maintainer,
+        distribution=distribution,
+        urgency=urgency,
         date=fields.rfc2822(options.epoch),
         epoch=options.epoch,
         size=plan_options.size,
@@ -139,7 +139,7 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
         prefix=fields.prefix(plan_options.effective_prefix),
         padded=plan_options.pad,
         pad_byte=pad,
-        install_dir=fields.install_dir(options.install_dir),
+        install_dir=install_dir,
         built_using=built_using,
         origin_labels=labels,
         roms=roms,

@@ -8,7 +8,6 @@ into OUTDIR.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -131,7 +130,7 @@ def regenerate(recipe_path: Path, sources: Sequence[str], outdir: Path, *, force
     _check_inputs(wanted, romset, str(recipe_path))
     if wanted.origin_copyright_sha256 and (
             origin_copyright is None
-            or _sha256_text(origin_copyright.text) != wanted.origin_copyright_sha256):
+            or origin_copyright.sha256 != wanted.origin_copyright_sha256):
         raise SourceError("give --origin-copyright with the file the recipe was made with "
                           f"(sha256 {wanted.origin_copyright_sha256})", path=str(recipe_path))
     previous = _previous_changelog(recipe_path) if wanted.continued else None
@@ -152,10 +151,6 @@ def regenerate(recipe_path: Path, sources: Sequence[str], outdir: Path, *, force
                 "debian/ may differ (the orig tarball does not)")
         result = dataclasses.replace(result, warnings=(note,))
     return result
-
-
-def _sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _check_inputs(wanted: Recipe, romset: RomSet, path: str) -> None:

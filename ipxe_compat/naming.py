@@ -4,6 +4,7 @@ outputs (and start the xz compression of the orig tarball) before the heavy modu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,11 @@ class OriginCopyright:
     label: str  # e.g. "ipxe-qemu 1.0.0+git-20190125.36a4c85-5.1"
     text: str
     path: str  # where it came from, for error messages
+
+    @property
+    def sha256(self) -> str:
+        """Recorded in the recipe: regeneration must be given the very same file."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -211,3 +211,20 @@ def test_check_bad_usage_is_exit_2(tmp_path: Path, args: list[str], fragment: st
     _rom_dir(tmp_path / "roms", {"efi-virtio.rom": factory.efi_rom()})
     _rom_dir(tmp_path / "empty", {"efi-virtio.rom": b""})
     assert_error(run("check", *args, cwd=tmp_path), 2, fragment)
+
+
+def test_recipe_of_a_directory_source_needs_the_same_origin_copyright(tmp_path: Path) -> None:
+    _rom_dir(tmp_path / "roms", {"efi-virtio.rom": factory.efi_rom()})
+    (tmp_path / "copyright").write_text(factory.COPYRIGHT)
+    first = run("generate", "roms", "-o", "one", "--origin-source", "ipxe", "--origin-version",
+                "1.0-1", "--origin-copyright", "copyright", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    recipe = "one/ipxe-qemu-256k-compat-1.0/debian/ipxe-compat.recipe"
+    assert_error(run("generate", "--recipe", recipe, "-o", "two", cwd=tmp_path), 2,
+                 "give the sources: roms")
+    assert_error(run("generate", "--recipe", recipe, "roms", "-o", "two", cwd=tmp_path), 2,
+                 "--origin-copyright")
+    again = run("generate", "--recipe", recipe, "roms", "-o", "two", "--origin-copyright",
+                "copyright", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert _snapshot(tmp_path / "one") == _snapshot(tmp_path / "two")
