@@ -229,15 +229,16 @@ def _zstd(member: ArMember, name: str) -> Iterator[IO[bytes]]:
     except OSError as error:
         raise SourceError(f"cannot run zstd to read {name} (apt-get install zstd): {error}") from error
     assert proc.stdin is not None and proc.stdout is not None
+    stdin = proc.stdin
 
     def feed() -> None:
         try:
             while chunk := member.read(_COPY_CHUNK):
-                proc.stdin.write(chunk)  # type: ignore[union-attr]
-        except (BrokenPipeError, OSError):
+                stdin.write(chunk)
+        except OSError:  # zstd stopped reading (BrokenPipeError): its exit status tells why
             pass
         finally:
-            proc.stdin.close()  # type: ignore[union-attr]
+            stdin.close()
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
