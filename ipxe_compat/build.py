@@ -34,7 +34,7 @@ def _run(argv: list[str], cwd: Path, epoch: int) -> None:
         raise ToolError(f"{' '.join(argv)} failed (exit {result.returncode}): {last[0]}")
 
 
-def build_source_package(parent: Path, tree: str, changes: str, epoch: int) -> list[Path]:
+def build_source_package(parent: Path, tree: str, changes: str, epoch: int) -> None:
     """Write the .dsc, .debian.tar.xz and the source-only ``changes`` into ``parent``.
 
     Their mtimes are set to ``epoch`` (the changelog date), like every other output file, so
@@ -43,8 +43,6 @@ def build_source_package(parent: Path, tree: str, changes: str, epoch: int) -> l
     before = set(parent.iterdir())
     _run(["dpkg-source", "--build", tree], cwd=parent, epoch=epoch)
     _run(["dpkg-genchanges", "--build=source", f"-O../{changes}"], cwd=parent / tree, epoch=epoch)
-    made = sorted(set(parent.iterdir()) - before)
-    for path in made:
+    for path in set(parent.iterdir()) - before:
         os.chmod(path, 0o644)
         os.utime(path, (epoch, epoch))
-    return made

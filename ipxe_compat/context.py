@@ -13,7 +13,7 @@ from . import __version__, fields
 from .copyright import Statement, gather
 from .errors import UsageError
 from .naming import OriginCopyright, PackageOptions, built_from, package_identity
-from .plan import CompatRom, PlanOptions
+from .plan import CompatRom, PlanOptions, used_origins
 from .qemu_devices import devices_for
 from .recipe import InputRecord, Recipe
 from .sizes import size_label
@@ -86,7 +86,7 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
                   options: PackageOptions) -> PackageContext:
     """Validate the options and derive every default (names, version, Built-Using)."""
     label = size_label(plan_options.size)
-    origins = _used_origins(plan)
+    origins = used_origins(plan)
     built_using = _built_using(origins, options)
     identity = package_identity(origins, plan_options, options)
     source, package, version = identity.source, identity.package, identity.version
@@ -101,12 +101,13 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
     distribution = fields.distribution(options.distribution)
     urgency = fields.urgency(options.urgency)
     install_dir = fields.install_dir(options.install_dir)
+    prefix = fields.prefix(plan_options.effective_prefix)
     recipe = Recipe(
         tool_version=__version__,
         epoch=options.epoch,
         size=plan_options.size,
         globs=plan_options.globs,
-        prefix=plan_options.effective_prefix,
+        prefix=prefix,
         pad=plan_options.pad,
         pad_byte=plan_options.pad_byte,
         install_dir=install_dir,
@@ -136,7 +137,7 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
         epoch=options.epoch,
         size=plan_options.size,
         size_label=label,
-        prefix=fields.prefix(plan_options.effective_prefix),
+        prefix=prefix,
         padded=plan_options.pad,
         pad_byte=pad,
         install_dir=install_dir,
@@ -148,10 +149,6 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
         recipe=recipe,
         globs=plan_options.globs,
     )
-
-
-def _used_origins(plan: Sequence[CompatRom]) -> list[Origin]:
-    return list(dict.fromkeys(rom.original.origin for rom in plan))
 
 
 def _built_using(origins: Sequence[Origin], options: PackageOptions) -> str:

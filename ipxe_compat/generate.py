@@ -18,7 +18,7 @@ from . import __version__
 from .errors import SourceError, UsageError
 from .naming import Identity, OriginCopyright, PackageOptions, package_identity
 from .output import Entry, orig_tarball, prepare_outdir, staging, write_file, write_tree
-from .plan import CompatRom, PlanOptions, make_plan
+from .plan import CompatRom, PlanOptions, make_plan, used_origins
 from .sources import RomSet, read_sources
 
 if TYPE_CHECKING:
@@ -60,9 +60,13 @@ class Layout:
             changes=f"{source}_{plain}_source.changes",
         )
 
+    @property
+    def built(self) -> list[str]:
+        """What --build-source adds: dpkg-source's and dpkg-genchanges's outputs."""
+        return [self.dsc, self.debian_tarball, self.changes]
+
     def names(self, build_source: bool) -> list[str]:
-        built = [self.dsc, self.debian_tarball, self.changes] if build_source else []
-        return [self.orig_tarball, self.tree, *built]
+        return [self.orig_tarball, self.tree, *(self.built if build_source else [])]
 
 
 def generate(sources: Sequence[str], outdir: Path, plan_options: PlanOptions,
@@ -71,8 +75,7 @@ def generate(sources: Sequence[str], outdir: Path, plan_options: PlanOptions,
     """Generate the compat source package from ``sources`` into ``outdir``."""
     romset = romset or read_sources(sources)
     roms = make_plan(romset, plan_options)
-    used = list(dict.fromkeys(rom.original.origin for rom in roms))
-    layout = Layout.of(package_identity(used, plan_options, options))
+    layout = Layout.of(package_identity(used_origins(roms), plan_options, options))
     prepare_outdir(outdir, layout.names(build_source), force)
     rom_entries = [Entry(rom.name, rom.data, 0o644, rom.original.mtime) for rom in roms]
     # xz dominates the run and releases the GIL: compress (single-threaded, so the bytes are
@@ -94,7 +97,7 @@ def generate(sources: Sequence[str], outdir: Path, plan_options: PlanOptions,
             from .build import build_source_package
 
             build_source_package(stage, layout.tree, layout.changes, ctx.epoch)
-    built = [layout.dsc, layout.debian_tarball, layout.changes] if build_source else []
+    built = layout.built if build_source else []
     return GenerateResult(
         outdir=outdir,
         context=ctx,

@@ -16,7 +16,7 @@ from functools import cached_property
 from .errors import RomFormatError, RomTooLargeError, UsageError
 from .rom import Rom, parse_rom
 from .sizes import MAX_ROM_FILE, bucket, size_label
-from .sources import RomFile, RomSet
+from .sources import Origin, RomFile, RomSet
 
 DEFAULT_SIZE = 256 << 10
 #: The largest bucket a compat ROM may be padded to: well below the member read limit.
@@ -66,6 +66,11 @@ class CompatRom:
         """Padding moved it to a bigger QEMU bucket than the original had: guests started with
         the original cannot migrate to it, so it is no compat ROM for them."""
         return bucket(self.size) != bucket(self.original.size)
+
+
+def used_origins(plan: Sequence[CompatRom]) -> list[Origin]:
+    """The origins the planned ROMs come from, in plan order, each once."""
+    return list(dict.fromkeys(rom.original.origin for rom in plan))
 
 
 def parse_pad_byte(text: str) -> int:
