@@ -314,7 +314,7 @@ def _read_text(path: str | None, what: str) -> str | None:
 @click.option("--source-name", help="Source package name.  [default: ipxe-qemu-<size>-compat]")
 @click.option("--package-name",
               help="Binary package name.  [default: ipxe-qemu-<size>-compat-efi-roms]")
-@click.option("--version", "version",
+@click.option("--newversion", metavar="VERSION",
               help="Debian version of the new package.  [default: <origin upstream version>-1]")
 @click.option("--distribution", default="unstable", show_default=True, help="Changelog distribution.")
 @click.option("--urgency", default="medium", show_default=True, help="Changelog urgency.")
@@ -336,7 +336,7 @@ def _read_text(path: str | None, what: str) -> str | None:
 def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: str,
              globs: tuple[str, ...],
              prefix: str | None, pad: bool, pad_byte: str, install_dir: str,
-             source_name: str | None, package_name: str | None, version: str | None,
+             source_name: str | None, package_name: str | None, newversion: str | None,
              distribution: str, urgency: str, maintainer: str | None, messages: tuple[str, ...],
              changelog_from: str | None, date: str | None, origin_source: str | None,
              origin_version: str | None, origin_copyright: str | None, build_source: bool,
@@ -390,7 +390,7 @@ def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: 
         epoch=parse_date(date) if date else _default_epoch(),
         source_name=source_name,
         package_name=package_name,
-        version=version,
+        version=newversion,
         distribution=distribution,
         urgency=urgency,
         install_dir=install_dir,

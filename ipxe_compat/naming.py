@@ -101,5 +101,5 @@ def _default_version(origins: Sequence[Origin], options: PackageOptions) -> str:
     versions = {built_from(origin, options)[1] for origin in origins}
     upstreams = {fields.any_version(v).upstream_version for v in versions}
     if len(upstreams) != 1:
-        raise UsageError("the ROMs come from several upstream versions: give --version")
+        raise UsageError("the ROMs come from several upstream versions: give --newversion")
     return f"{upstreams.pop()}-1"

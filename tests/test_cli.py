@@ -68,7 +68,7 @@ def test_missing_source_is_exit_2(tmp_path: Path) -> None:
     ("--size", "300k", "not a power of two"),
     ("--pad-byte", "0x100", "pad byte"),
     ("--maintainer", "Evil <e@x.org>\nDepends: evil", "maintainer"),
-    ("--version", "1.0", "no Debian revision"),
+    ("--newversion", "1.0", "no Debian revision"),
     ("--prefix", "../", "prefix"),
     ("--date", "yesterday", "date"),
     ("--roms", "efi-nothing*.rom", "matches no ROM"),

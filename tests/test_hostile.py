@@ -199,7 +199,7 @@ CASES = [
     Case("install-dir-dotdot", gen("--install-dir", "/usr/share/../../etc")(good_deb), 2,
          "install dir"),
     Case("message-newline", gen("--message", "ok\nDepends: evil")(good_deb), 2, "changelog entry"),
-    Case("version-space", gen("--version", "1:2.0 -1")(good_deb), 2, "version"),
+    Case("version-space", gen("--newversion", "1:2.0 -1")(good_deb), 2, "version"),
     Case("origin-version-injection", lambda d: ["generate", write(d / "efi-x.rom", ROM), "-o",
                                                 "out", "--origin-source", "ipxe",
                                                 "--origin-version", "1.0-1)\nX: y"], 2,

@@ -82,14 +82,14 @@ def test_orig_tarball_ignores_date_and_revision(bookworm_deb: Path, source_packa
     """A later Debian revision regenerates the very orig tarball the archive already has."""
     changelog = source_package / TREE / "debian" / "changelog"
     ipxe_compat("generate", bookworm_deb, "-o", "next", "--changelog-from", changelog,
-                "--version", "1.0.0+git-20190125.36a4c85-2", "--message", "Rebuild.",
+                "--newversion", "1.0.0+git-20190125.36a4c85-2", "--message", "Rebuild.",
                 "--date", "Sat, 09 Mar 2024 16:00:00 +0000", cwd=tmp_path)
     assert (tmp_path / "next" / ORIG).read_bytes() == (source_package / ORIG).read_bytes()
     text = (tmp_path / "next" / TREE / "debian" / "changelog").read_text()
     assert text.startswith("ipxe-qemu-256k-compat (1.0.0+git-20190125.36a4c85-2) unstable;")
     assert text.endswith(changelog.read_text())
     result = ipxe_compat("generate", bookworm_deb, "-o", "older", "--changelog-from", changelog,
-                         "--version", "1.0.0+git-20190125.36a4c85-1", cwd=tmp_path, check=False)
+                         "--newversion", "1.0.0+git-20190125.36a4c85-1", cwd=tmp_path, check=False)
     assert result.returncode == 2 and "not greater" in result.stderr
 
 
