@@ -19,6 +19,7 @@ from debian.deb822 import Deb822
 from . import fields
 from .errors import SourceError, UsageError
 from .sources import file_sha256
+from .tools import package
 
 PREFIX = "apt:"
 
@@ -39,11 +40,13 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 
 def _apt(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    provider = package(argv[0])
     try:
         return subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, check=False,
                               env={**os.environ, "LC_ALL": "C"})
     except OSError as error:
-        raise SourceError(f"cannot run {argv[0]}: {error.strerror} (is this a Debian system?)") from error
+        raise SourceError(f"cannot run {argv[0]}: {error.strerror} "
+                          f"(no {provider}: is this a Debian system?)") from error
 
 
 def _record(spec: str, name: str, version: str | None) -> Deb822:

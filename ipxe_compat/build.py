@@ -12,9 +12,11 @@ import subprocess
 from pathlib import Path
 
 from .errors import ToolError
+from .tools import install_hint
 
 
 def _run(argv: list[str], cwd: Path, epoch: int) -> None:
+    hint = install_hint(argv[0])
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "SOURCE_DATE_EPOCH": str(epoch),
@@ -26,7 +28,7 @@ def _run(argv: list[str], cwd: Path, epoch: int) -> None:
     try:
         result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     except OSError as error:
-        raise ToolError(f"cannot run {argv[0]} (apt-get install dpkg-dev): {error.strerror}") from error
+        raise ToolError(f"cannot run {argv[0]} ({hint}): {error.strerror}") from error
     finally:
         os.umask(old_umask)
     if result.returncode != 0:

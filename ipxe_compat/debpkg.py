@@ -29,6 +29,7 @@ from debian.debfile import DebError, DebFile
 
 from .errors import SourceError
 from .sizes import MAX_ROM_FILE
+from .tools import install_hint
 
 #: Directories whose ``*.rom`` files QEMU finds (Debian's QEMU firmware path, background.md).
 ROM_DIRS = ("usr/lib/ipxe/qemu", "usr/share/qemu")
@@ -221,13 +222,14 @@ def _decompressed(member: ArMember, name: str) -> Iterator[IO[bytes]]:
 @contextmanager
 def _zstd(member: ArMember, name: str) -> Iterator[IO[bytes]]:
     """The zstd tool as a decompressing pipe, fed from the member by a thread."""
+    hint = install_hint("zstd")
     try:
         proc = subprocess.Popen(
             ["zstd", "-q", "-d", "-c"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
     except OSError as error:
-        raise SourceError(f"cannot run zstd to read {name} (apt-get install zstd): {error}") from error
+        raise SourceError(f"cannot run zstd to read {name} ({hint}): {error}") from error
     assert proc.stdin is not None and proc.stdout is not None
     stdin = proc.stdin
 

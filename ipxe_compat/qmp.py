@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from .errors import ToolError, UsageError
+from .tools import install_hint
 
 DEFAULT_QEMU = "qemu-system-x86_64"
 BASE_ARGS = ("-machine", "pc,accel=tcg", "-m", "64", "-nodefaults", "-display", "none",
@@ -33,7 +34,7 @@ def find_qemu(binary: str) -> str:
     """The path of ``binary``; exit 2 if it is missing (apt-get install qemu-system-x86)."""
     path = shutil.which(binary)
     if path is None:
-        raise UsageError(f"QEMU binary {binary!r} not found (apt-get install qemu-system-x86)")
+        raise UsageError(f"QEMU binary {binary!r} not found ({install_hint(DEFAULT_QEMU)})")
     return path
 
 
