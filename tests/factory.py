@@ -94,7 +94,11 @@ def tar_bytes(files: dict[str, bytes], symlinks: dict[str, str] | None = None,
 
 def compress(data: bytes, kind: str) -> bytes:
     if kind == "gz":
-        return gzip.compress(data, mtime=0)
+        # The header's OS byte is 3 from Python 3.11 and 255 from 3.13 (which lets zlib write
+        # the header): pin it, so a test package, and its sha256 in a golden recipe, has the
+        # same bytes whichever Python builds it (the Debian package runs the tests on several).
+        compressed = gzip.compress(data, mtime=0)
+        return compressed[:9] + b"\x03" + compressed[10:]
     if kind == "bz2":
         return bz2.compress(data)
     if kind == "xz":
@@ -115,7 +119,7 @@ def deb(files: dict[str, bytes], *, symlinks: dict[str, str] | None = None,
     if source:
         control += f"Source: {source}\n"
     control += "Maintainer: Test <test@example.org>\nDescription: test package\n"
-    control_tar = gzip.compress(tar_bytes({"control": control.encode()}), mtime=0)
+    control_tar = compress(tar_bytes({"control": control.encode()}), "gz")
     data_name = "data.tar" + (f".{compression}" if compression else "")
     return ar_archive([
         ("debian-binary", b"2.0\n"),

@@ -116,25 +116,12 @@ def test_reprotest(source_package: Path, tmp_path: Path) -> None:
     assert "Reproduction successful" in result.stdout
 
 
-def _chroot_tarball() -> Path:
-    """bookworm buildd chroot for sbuild --chroot-mode=unshare, made once and cached."""
-    require_tool("mmdebstrap", "newuidmap")
-    tarball = archive.cache_dir() / "bookworm-sbuild.tar.zst"
-    if not tarball.exists():
-        partial = tarball.with_suffix(".partial.tar.zst")
-        sh("mmdebstrap", "--variant=buildd", "--mode=unshare", "--include=debhelper", "bookworm",
-           partial, cwd=archive.cache_dir())
-        partial.rename(tarball)
-    return tarball
-
-
-def test_sbuild_builds_the_same_deb_as_dpkg_buildpackage(source_package: Path,
+def test_sbuild_builds_the_same_deb_as_dpkg_buildpackage(source_package: Path, sbuild_chroot: Path,
                                                          tmp_path: Path) -> None:
     require_tool("sbuild", "dpkg-buildpackage")
-    tarball = _chroot_tarball()
     for name in (DSC, ORIG, "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1.debian.tar.xz"):
         shutil.copy(source_package / name, tmp_path)
-    result = sh("sbuild", "--chroot-mode=unshare", f"--chroot={tarball}", "-d", "unstable",
+    result = sh("sbuild", "--chroot-mode=unshare", f"--chroot={sbuild_chroot}", "-d", "unstable",
                 "--no-run-lintian", "--no-run-piuparts", "--no-run-autopkgtest",
                 f"--build-dir={tmp_path}", DSC, cwd=tmp_path, check=False)
     assert result.returncode == 0, result.stdout[-4000:]

@@ -1,0 +1,74 @@
+"""Build ipxe-compat's own Debian package from this repository, as its maintainer would.
+
+dpkg-buildpackage writes its results into the parent of the source tree, so the tree is first
+copied (git's list of files, uncommitted edits included, ignored files such as .venv left out)
+into a directory of its own: the checkout is never built in. The build runs with Debian's own
+/usr/bin/python3 and libraries first on PATH, never the venv's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ipxe_compat import __version__
+
+REPO = Path(__file__).resolve().parent.parent
+DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+SOURCE = "ipxe-compat"
+DEB = f"ipxe-compat_{__version__}_all.deb"
+DSC = f"ipxe-compat_{__version__}.dsc"
+TARBALL = f"ipxe-compat_{__version__}.tar.xz"
+
+
+def debian_env(**extra: str) -> dict[str, str]:
+    """The environment with Debian's python3 first and nothing of the venv left."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "DEB_BUILD_OPTIONS",
+                        "DEB_BUILD_PROFILES")}
+    return {**env, "PATH": DEBIAN_PATH, **extra}
+
+
+def copy_tree(parent: Path) -> Path:
+    """``parent/ipxe-compat``: the files git lists (tracked, and untracked but not ignored)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO, capture_output=True, check=True).stdout
+    tree = parent / SOURCE
+    for name in sorted(set(listed.decode().split("\0")) - {""}):
+        source = REPO / name
+        if source.is_file():  # a tracked file deleted in the work tree is left out
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, tree / name)
+    return tree
+
+
+@dataclass(frozen=True)
+class Build:
+    """A dpkg-buildpackage run in a copy of the repository."""
+
+    tree: Path
+    result: subprocess.CompletedProcess[str]
+    seconds: float
+
+    @property
+    def parent(self) -> Path:
+        return self.tree.parent
+
+    @property
+    def log(self) -> str:
+        return self.result.stdout + self.result.stderr
+
+    def failure(self) -> str:
+        return f"dpkg-buildpackage exited {self.result.returncode}:\n{self.log[-5000:]}"
+
+
+def build(tree: Path, *options: str, env: dict[str, str] | None = None) -> Build:
+    """``dpkg-buildpackage -us -uc OPTIONS`` in ``tree`` (a copy_tree), results beside it."""
+    start = time.monotonic()
+    result = subprocess.run(["dpkg-buildpackage", "-us", "-uc", *options], cwd=tree, text=True,
+                            capture_output=True, env=env or debian_env(), check=False)
+    return Build(tree, result, time.monotonic() - start)
