@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None, prog_name: str = PROG) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# A fixed width, so help reads the same in a terminal, a pipe and a man page
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100,
+                               "terminal_width": 100})
 @click.version_option(__version__, prog_name=PROG)
 @click.option("--debug", is_flag=True, help="Show a Python traceback on errors.")
 def cli(debug: bool) -> None:
@@ -69,7 +71,17 @@ def cli(debug: bool) -> None:
     ipxe-compat reads old ROM sets (a .deb, a directory, .rom files), validates every ROM, and
     generates a co-installable Debian source package that keeps them as 256k-*.rom.
 
-    SOURCE is a binary package (ipxe-qemu_*.deb), a directory of *.rom files, or one .rom file.
+    \b
+    SOURCE is where a ROM set comes from:
+      PATH.deb                 a binary package such as ipxe-qemu_*.deb (its ROMs under
+                               usr/lib/ipxe/qemu/ and usr/share/qemu/)
+      DIR                      every *.rom file directly in DIR
+      PATH.rom                 one ROM file
+      apt:NAME[=VERSION]       downloaded with apt-get and checked against apt's index,
+                               e.g. apt:ipxe-qemu=1.0.0+git-20190125.36a4c85-5.1
+
+    SIZE is a power of two: 256k, 256K, 262144, 1M. Run "ipxe-compat COMMAND --help" for a
+    command's options and examples.
 
     Exit status: 0 success, 1 a problem was found (invalid or oversized ROM),
     2 bad usage or unusable input.
@@ -96,7 +108,7 @@ def _report(as_json: bool, data: Any, text: str, problems: list[str]) -> None:
         sys.exit(1)
 
 
-@cli.command()
+@cli.command(short_help="Show each ROM's images, ids, checksums and padding; validate it.")
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @click.option("--roms", "globs", multiple=True, metavar="GLOB",
               help="Only ROMs whose file name matches GLOB (repeatable). Default: all.")
@@ -105,6 +117,8 @@ def inspect(sources: tuple[str, ...], globs: tuple[str, ...], as_json: bool) -> 
     """Show the structure of every ROM: images, ids, checksums, EFI headers, padding.
 
     Exit 1 if any ROM is structurally invalid (each named on stderr with its byte offset).
+
+    SOURCE is PATH.deb, DIR, PATH.rom or apt:NAME[=VERSION] (see ipxe-compat --help).
 
     \b
     Example:
@@ -120,14 +134,15 @@ def inspect(sources: tuple[str, ...], globs: tuple[str, ...], as_json: bool) -> 
     _report(as_json, to_json(reports), to_text(reports), errors)
 
 
-@cli.command()
+@cli.command(short_help="Find ROM size changes that break live migration (also a build guard).")
 @click.argument("sources", nargs=-1, required=True, metavar="OLD NEW | SOURCE")
 @click.option("--expect", "expectations", multiple=True, metavar="GLOB=SIZE",
               help="Guard mode: every ROM matching GLOB must be in bucket SIZE (repeatable).")
 @click.option("--at-most", is_flag=True, help="Guard mode: SIZE or a smaller bucket is fine too.")
 @click.option("--roms", "globs", multiple=True, metavar="GLOB",
               help="Compare mode: only ROMs whose name matches GLOB (repeatable). Default: all.")
-@click.option("--romsize", help="Assume QEMU's romsize= property pins every ROM block to SIZE.")
+@click.option("--romsize", metavar="SIZE",
+              help="Assume QEMU's romsize= property pins every ROM block to SIZE (e.g. 256k).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool,
           globs: tuple[str, ...], romsize: str | None, as_json: bool) -> None:
@@ -145,6 +160,8 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
       --at-most). Exit 1 on any mismatch, 2 if a GLOB matches nothing.
 
     The bucket is QEMU's: pow2ceil(file size), so 262144 bytes is 256k and 262145 is 512k.
+
+    SOURCE is PATH.deb, DIR, PATH.rom or apt:NAME[=VERSION] (see ipxe-compat --help).
     """
     from .sizes import parse_size
 
@@ -186,13 +203,13 @@ def _check_compare(old: str, new: str, globs: tuple[str, ...], romsize: int | No
     _report(as_json, compare_json(rows, old, new), compare_table(rows), problems)
 
 
-@cli.command("qemu-config")
+@cli.command("qemu-config", short_help="Print QEMU -global flags, libvirt XML or C compat entries for the ROMs.")
 @click.argument("source", metavar="SOURCE")
 @click.option("--format", "fmt", type=click.Choice(["args", "libvirt", "c"]), default="args",
               show_default=True, help="-global flags, libvirt <interface> snippets, or C entries.")
 @click.option("--machine-compat", metavar="X_Y",
               help="With --format c: the hw_compat_X_Y array to name (e.g. 7_2).")
-@click.option("--install-dir", help="Where the ROMs are installed.  [default: from the .deb, "
+@click.option("--install-dir", metavar="PATH", help="Where the ROMs are installed.  [default: from the .deb, "
               "else /usr/share/qemu]")
 @click.option("--qemu", "qemu_binary", metavar="BIN",
               help="Read each NIC model's default romfile from this QEMU (qom-get) instead of "
@@ -203,7 +220,8 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, install_dir: 
                 qemu_binary: str | None, fallback_builtin: bool) -> None:
     """Tell QEMU to use the compat ROMs in SOURCE for the NIC models they replace.
 
-    SOURCE is the compat package (.deb), its source tree or any directory of compat ROMs.
+    SOURCE is the compat package (.deb), its source tree or any directory of compat ROMs
+    (or apt:NAME[=VERSION] of an installed-elsewhere compat package).
     A ROM replaces a model's default only where that default is the original ROM:
     256k-efi-virtio.rom for virtio-net-pci (default efi-virtio.rom).
 
@@ -233,14 +251,15 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, install_dir: 
     click.echo(render(mappings(romset, table, install_dir), fmt, machine_compat), nl=False)
 
 
-@cli.command("verify-migration")
+@cli.command("verify-migration", short_help="Migrate paused guests between two ROM sets with a real QEMU.")
 @click.argument("source", metavar="FROM")
 @click.argument("target", metavar="TO")
 @click.option("--qemu", "qemu_binary", default="qemu-system-x86_64", show_default=True,
               metavar="BIN", help="The QEMU binary to run (both ends).")
 @click.option("--device", "devices", multiple=True, metavar="MODEL",
               help="Only this NIC model (repeatable).  [default: every model each ROM drives]")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds per migration.")
+@click.option("--timeout", default=30.0, show_default=True, metavar="SECONDS",
+              help="Give up on one migration after this long.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Migrations at once.  [default: CPUs]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def verify_migration(source: str, target: str, qemu_binary: str, devices: tuple[str, ...],
@@ -250,6 +269,7 @@ def verify_migration(source: str, target: str, qemu_binary: str, devices: tuple[
     For each ROM of FROM that TO also has (TO's compat prefix stripped) and each NIC model
     it drives, a paused guest (TCG, no disk, no network) with the FROM ROM migrates over a unix
     socket to one with the TO ROM. Reports "completed" or QEMU's own error. Exit 1 if any fails.
+    FROM and TO are sources as for the other commands: PATH.deb, DIR, PATH.rom, apt:NAME[=VERSION].
 
     \b
     Example: the old ROMs migrate to the compat ROMs, not to the grown ones:
@@ -294,41 +314,52 @@ def _read_text(path: str | None, what: str) -> str | None:
         raise UsageError(f"cannot read {what}: {error}", path=path) from error
 
 
-@cli.command()
+@cli.command(short_help="Generate the co-installable compat source package from old ROMs.")
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
               help="Directory to write into (created if missing).")
 @click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
               help="Make again the package that this debian/ipxe-compat.recipe describes; SOURCE "
               "must have the recorded sha256 (default: fetch the packages again with apt).")
-@click.option("--size", default="256k", show_default=True,
+@click.option("--size", default="256k", show_default=True, metavar="SIZE",
               help="QEMU bucket the compat ROMs must fit: 256k, 512k, 1M, or bytes (a power of two).")
 @click.option("--roms", "globs", multiple=True, metavar="GLOB",
               help="Which ROMs to carry, by file name (repeatable).  [default: efi-*.rom]")
-@click.option("--prefix", help="Prefix of each installed ROM name.  [default: <size>-, e.g. 256k-]")
+@click.option("--prefix", metavar="TEXT", help="Prefix of each installed ROM name.  [default: <size>-, e.g. 256k-]")
 @click.option("--pad/--copy", default=True, show_default=True,
               help="Pad each ROM to exactly SIZE, or copy it unchanged (it must still fit SIZE).")
-@click.option("--pad-byte", default="0xff", show_default=True, help="The padding byte.")
-@click.option("--install-dir", default="/usr/share/qemu", show_default=True,
+@click.option("--pad-byte", default="0xff", show_default=True, metavar="BYTE",
+              help="The padding byte, 0..255 in decimal, hex or octal: 0xff, 255, 0o377, 0.")
+@click.option("--install-dir", default="/usr/share/qemu", show_default=True, metavar="PATH",
               help="Where the binary package installs the ROMs (on QEMU's firmware path).")
-@click.option("--source-name", help="Source package name.  [default: ipxe-qemu-<size>-compat]")
-@click.option("--package-name",
+@click.option("--source-name", metavar="NAME", help="Source package name.  [default: ipxe-qemu-<size>-compat]")
+@click.option("--package-name", metavar="NAME",
               help="Binary package name.  [default: ipxe-qemu-<size>-compat-efi-roms]")
 @click.option("--newversion", metavar="VERSION",
-              help="Debian version of the new package.  [default: <origin upstream version>-1]")
-@click.option("--distribution", default="unstable", show_default=True, help="Changelog distribution.")
-@click.option("--urgency", default="medium", show_default=True, help="Changelog urgency.")
-@click.option("--maintainer", help="'Name <email>'.  [default: $DEBFULLNAME <$DEBEMAIL>]")
+              help="Debian version of the new package, with a revision (dch calls it so; "
+              "--version is the tool's own).  [default: <origin upstream version>-1]")
+@click.option("--distribution", default="unstable", show_default=True, metavar="DIST",
+              help="Changelog distribution (suite), e.g. unstable, bookworm-backports.")
+@click.option("--urgency", default="medium", show_default=True, metavar="URGENCY",
+              help="Changelog urgency: low, medium, high, emergency or critical.")
+@click.option("--maintainer", metavar="'NAME <EMAIL>'",
+              help="The package's maintainer.  [default: $DEBFULLNAME <$DEBEMAIL>, or $DEBEMAIL if "
+              "it has the form 'Name <email>']")
 @click.option("--message", "messages", multiple=True, metavar="TEXT",
               help="A changelog entry line (repeatable; may carry 'Closes: #NNN').")
 @click.option("--changelog-from", type=click.Path(dir_okay=False),
               help="An existing debian/changelog to continue.")
-@click.option("--date", "date",
+@click.option("--date", "date", metavar="DATE",
               help="Changelog date, RFC 2822 or @EPOCH.  [default: $SOURCE_DATE_EPOCH, else now]")
-@click.option("--origin-source", help="For directory/.rom sources: ipxe source package (Built-Using).")
-@click.option("--origin-version", help="For directory/.rom sources: its version (Built-Using).")
+@click.option("--origin-source", metavar="NAME",
+              help="The ipxe source package the ROMs were built from, for Built-Using. Required "
+              "for DIR and .rom sources (a .deb says it itself), e.g. ipxe.")
+@click.option("--origin-version", metavar="VERSION",
+              help="That source package's version. Required for DIR and .rom sources, e.g. "
+              "1.0.0+git-20190125.36a4c85-5.1.")
 @click.option("--origin-copyright", type=click.Path(dir_okay=False),
-              help="For directory/.rom sources: the origin's DEP-5 copyright file.")
+              help="The origin's DEP-5 copyright file. Required for DIR and .rom sources, e.g. "
+              "/usr/share/doc/ipxe-qemu/copyright.")
 @click.option("--build-source", is_flag=True,
               help="Also run dpkg-source and dpkg-genchanges: .dsc, .debian.tar.xz, _source.changes.")
 @click.option("--force", is_flag=True, help="Replace existing outputs of the same names.")
@@ -346,6 +377,8 @@ def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: 
     Writes <source>_<upstream>.orig.tar.xz (the compat ROMs) and the unpacked tree
     <source>-<upstream>/ with debian/, ready for dpkg-buildpackage. A ROM larger than SIZE is
     refused (exit 1), never truncated; nothing is written then.
+
+    SOURCE is PATH.deb, DIR, PATH.rom or apt:NAME[=VERSION] (see ipxe-compat --help).
 
     \b
     Example:

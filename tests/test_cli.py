@@ -40,12 +40,39 @@ def deb(tmp_path: Path) -> Path:
     return path
 
 
+COMMANDS = ("inspect", "check", "generate", "qemu-config", "verify-migration")
+
+
 def test_help_teaches_the_commands(tmp_path: Path) -> None:
     result = run("--help", cwd=tmp_path)
     assert result.returncode == 0
-    assert "generate" in result.stdout and "inspect" in result.stdout
+    listing = result.stdout.split("Commands:", 1)[1]
+    for command in COMMANDS:
+        (line,) = [l for l in listing.splitlines() if l.strip().startswith(command + " ")]
+        assert line.rstrip().endswith(".") and "..." not in line  # whole, not cut off
+    assert "apt:NAME[=VERSION]" in result.stdout and "PATH.deb" in result.stdout
     result = run("generate", "--help", cwd=tmp_path)
     assert "--pad-byte" in result.stdout and "dpkg-buildpackage" in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_names_the_apt_source_form(tmp_path: Path, command: str) -> None:
+    result = run(command, "--help", cwd=tmp_path)
+    assert result.returncode == 0 and "apt:NAME[=VERSION]" in result.stdout
+
+
+def test_option_help_names_what_it_takes(tmp_path: Path) -> None:
+    generate = " ".join(run("generate", "--help", cwd=tmp_path).stdout.split())
+    assert "--size SIZE" in generate and "--pad-byte BYTE" in generate
+    assert "0xff, 255, 0o377, 0" in generate
+    assert "--newversion VERSION" in generate and "--version VERSION" not in generate
+    for option in ("--origin-source", "--origin-version", "--origin-copyright"):
+        text = generate.split(option, 1)[1].split(" --", 1)[0]
+        assert "Required for DIR and .rom sources" in text, option
+    check = " ".join(run("check", "--help", cwd=tmp_path).stdout.split())
+    assert "--romsize SIZE" in check and "--expect GLOB=SIZE" in check
+    version = run("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("ipxe-compat, version ")
 
 
 def test_generate_writes_orig_and_tree(tmp_path: Path, deb: Path) -> None:

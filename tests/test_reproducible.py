@@ -7,7 +7,6 @@ missing tool fails.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 
 from tests import archive
 from tests.conftest import require_tool
+from tests.tools import explain, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,13 +30,7 @@ ORIG = "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85.orig.tar.xz"
 
 def sh(*argv: str | Path, cwd: Path, env: dict[str, str] | None = None, umask: int = 0o022,
        check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(a) for a in argv], cwd=cwd, text=True, capture_output=True,
-                            env={**os.environ, **ENV, **(env or {})}, check=False,
-                            preexec_fn=lambda: os.umask(umask))
-    if check and result.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, argv))} exited {result.returncode}:\n"
-                    f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
+    return run(argv, cwd=cwd, env={**ENV, **(env or {})}, umask=umask, check=check)
 
 
 def ipxe_compat(*args: str | Path, cwd: Path, env: dict[str, str] | None = None,
@@ -112,7 +106,7 @@ def test_reprotest(source_package: Path, tmp_path: Path) -> None:
         shutil.copy(source_package / name, tmp_path)
     result = sh("reprotest", "--variations=+all,-user_group,time.faketimes+=+600days", DSC,
                 "--", "null", cwd=tmp_path, check=False)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert result.returncode == 0, explain(result, tail=4000)
     assert "Reproduction successful" in result.stdout
 
 
@@ -137,7 +131,7 @@ def test_sbuild_builds_the_same_deb_as_dpkg_buildpackage(source_package: Path,
     result = sh("sbuild", "--chroot-mode=unshare", f"--chroot={tarball}", "-d", "unstable",
                 "--no-run-lintian", "--no-run-piuparts", "--no-run-autopkgtest",
                 f"--build-dir={tmp_path}", DSC, cwd=tmp_path, check=False)
-    assert result.returncode == 0, result.stdout[-4000:]
+    assert result.returncode == 0, explain(result, tail=4000)
     local = tmp_path / "local"
     local.mkdir()
     sh("dpkg-source", "-x", source_package / DSC, "tree", cwd=local)
