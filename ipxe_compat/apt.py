@@ -1,8 +1,9 @@
 """``apt:NAME[=VERSION]`` sources: a binary package fetched with apt into a cache, verified.
 
-The package is downloaded with ``apt-get download`` into ``$XDG_CACHE_HOME/ipxe-compat`` and
-checked against the SHA256 that apt's own (signed) index records; a cached file whose hash still
-matches is reused without asking the network. apt's configuration is the machine's, or the one
+The package is downloaded with ``apt-get download`` into ``$XDG_CACHE_HOME/ipxe-compat``; the
+reader checks the SHA256 that apt's own (signed) index records on the very bytes it parses (one
+open, :func:`ipxe_compat.debpkg.read_deb`), so nothing can change between check and use. A cached
+file is reused without asking the network; one that no longer matches is downloaded again. apt's configuration is the machine's, or the one
 ``APT_CONFIG`` names, so other suites can be added without touching the system's sources.
 """
 
@@ -18,9 +19,11 @@ from debian.deb822 import Deb822
 
 from . import fields
 from .errors import SourceError, UsageError
-from .sources import file_sha256
 
 PREFIX = "apt:"
+#: apt-cache answers from local files; apt-get download fetches one package of a few MB.
+QUERY_TIMEOUT = 120
+DOWNLOAD_TIMEOUT = 900
 
 
 def cache_dir() -> Path:
@@ -38,10 +41,13 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name, None
 
 
-def _apt(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _apt(*argv: str, cwd: Path | None = None,
+         timeout: int = QUERY_TIMEOUT) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, check=False,
-                              env={**os.environ, "LC_ALL": "C"})
+                              env={**os.environ, "LC_ALL": "C"}, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        raise SourceError(f"{argv[0]} did not answer within {timeout} s") from error
     except OSError as error:
         raise SourceError(f"cannot run {argv[0]}: {error.strerror} (is this a Debian system?)") from error
 
@@ -67,8 +73,9 @@ def _record(spec: str, name: str, version: str | None) -> Deb822:
     return record
 
 
-def fetch(spec: str) -> Path:
-    """The verified .deb for an ``apt:`` spec, from the cache or downloaded into it."""
+def fetch(spec: str) -> tuple[Path, str, bool]:
+    """The .deb for an ``apt:`` spec, from the cache or downloaded into it, with the sha256 apt's
+    index gives it and whether it came from the cache. The caller verifies while it reads."""
     try:
         name, version = parse_spec(spec)
     except UsageError as error:
@@ -77,20 +84,16 @@ def fetch(spec: str) -> Path:
     expected = record["SHA256"]
     cache = cache_dir()
     target: Path = cache / os.path.basename(str(record["Filename"]))
-    if target.is_file() and file_sha256(target) == expected:
-        return target
+    if target.is_file():
+        return target, expected, True
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
         result = _apt("apt-get", "-q", "-o", "APT::Sandbox::User=root", "download",
-                      f"{name}={record['Version']}", cwd=Path(tmp))
+                      f"{name}={record['Version']}", cwd=Path(tmp), timeout=DOWNLOAD_TIMEOUT)
         downloaded = Path(tmp) / target.name
         if result.returncode != 0 or not downloaded.is_file():
             last = (result.stderr.strip().splitlines() or ["no message"])[-1]
             raise SourceError(f"apt-get download {name}={record['Version']} failed: {last}",
                               path=spec)
-        actual = file_sha256(downloaded)
-        if actual != expected:
-            raise SourceError(f"downloaded file has sha256 {actual}, apt's index says {expected}",
-                              path=spec)
         shutil.move(downloaded, target)
-    return target
+    return target, expected, False

@@ -116,9 +116,7 @@ def read_sources(specs: Iterable[str]) -> RomSet:
 def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
     """Read one SOURCE argument: a .deb, a directory of *.rom, or one .rom file."""
     if spec.startswith("apt:"):
-        from .apt import fetch
-
-        fetched, roms = _read_deb(str(fetch(spec)))
+        fetched, roms = _read_apt(spec)
         origin = dataclasses.replace(fetched, spec=spec)  # messages name what the user typed
         return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
     try:
@@ -136,12 +134,29 @@ def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
     raise SourceError("not a ROM set source: expected a .deb, a directory or a .rom file", path=spec)
 
 
-def _read_deb(spec: str) -> tuple[Origin, list[RomFile]]:
+def _read_apt(spec: str) -> tuple[Origin, list[RomFile]]:
+    """Download (or take from the cache) and read, verifying apt's sha256 on the bytes parsed;
+    a cached file that no longer matches is removed and downloaded again, once."""
+    from .apt import fetch
+    from .debpkg import DigestMismatch
+
+    path, expected, cached = fetch(spec)
+    try:
+        return _read_deb(str(path), expected)
+    except DigestMismatch:
+        if not cached:
+            raise
+    path.unlink(missing_ok=True)
+    path, expected, _ = fetch(spec)
+    return _read_deb(str(path), expected)
+
+
+def _read_deb(spec: str, expected_sha256: str | None = None) -> tuple[Origin, list[RomFile]]:
     # python-debian is imported only when a package is read: inspect/check of ROM files stay light
     from . import fields
     from .debpkg import read_deb
 
-    contents = read_deb(spec)
+    contents = read_deb(spec, expected_sha256)
     control = contents.control
     package: str = control["Package"]  # read_deb ensures it
     version = control.get("Version")
@@ -162,7 +177,7 @@ def _read_deb(spec: str) -> tuple[Origin, list[RomFile]]:
     origin = Origin(
         kind="deb",
         spec=spec,
-        sha256=file_sha256(spec),
+        sha256=contents.sha256,
         package=package,
         version=version,
         source_package=match["name"],
@@ -208,23 +223,18 @@ def _rom_name(name: str, where: str) -> str:
     return name
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _read_rom_file(path: str, origin: Origin) -> RomFile:
     try:
-        with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
+        # non-blocking: opening a FIFO must not wait for a writer; it is refused just below
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise SourceError("not a regular file", path=path)
-            if info.st_size > MAX_ROM_FILE:
-                raise SourceError(f"{info.st_size} bytes is too large for an option ROM", path=path)
-            data = handle.read()
+            data = handle.read(MAX_ROM_FILE + 1)
+            if len(data) > MAX_ROM_FILE:
+                raise SourceError(f"over {MAX_ROM_FILE} bytes is too large for an option ROM",
+                                  path=path)
     except OSError as error:
         raise SourceError(f"cannot read: {error.strerror}", path=path) from error
     name = _rom_name(os.path.basename(path), path)
