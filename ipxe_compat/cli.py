@@ -152,12 +152,12 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
     Compare mode:  ipxe-compat check OLD NEW
       Pairs ROMs by file name (a compat name such as 256k-efi-virtio.rom pairs with
       efi-virtio.rom) and gives each a verdict: ok (same QEMU bucket), breaks-migration,
-      only-old or only-new. Exit 1 if any ROM breaks migration.
+      only-old or only-new. Exit 1 if any ROM breaks migration or is invalid.
 
     \b
     Guard mode:  ipxe-compat check --expect 'efi-*.rom=256k' SOURCE
       For debian/rules: every ROM matching GLOB must be in bucket SIZE (or smaller with
-      --at-most). Exit 1 on any mismatch, 2 if a GLOB matches nothing.
+      --at-most). Exit 1 on any mismatch or invalid ROM, 2 if a GLOB matches nothing.
 
     The bucket is QEMU's: pow2ceil(file size), so 262144 bytes is 256k and 262145 is 512k.
 
@@ -181,6 +181,7 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
 def _check_guard(source: str, expectations: tuple[str, ...], at_most: bool, romsize: int | None,
                  as_json: bool) -> None:
     from .compare import guard, guard_json, guard_table, parse_expectation
+    from .report import invalid
     from .sources import read_sources
 
     wanted = [parse_expectation(text) for text in expectations]
@@ -188,18 +189,21 @@ def _check_guard(source: str, expectations: tuple[str, ...], at_most: bool, roms
     problems = [f"{row.rom.location}: in the {size_label(row.bucket)} bucket, expected "
                 f"{'at most ' if at_most else ''}{size_label(row.expected)}"
                 for row in rows if not row.ok]
+    problems += invalid(list({row.rom.location: row.rom for row in rows}.values()))
     _report(as_json, guard_json(rows, at_most), guard_table(rows, at_most), problems)
 
 
 def _check_compare(old: str, new: str, globs: tuple[str, ...], romsize: int | None,
                    as_json: bool) -> None:
     from .compare import Verdict, compare, compare_json, compare_table
+    from .report import invalid
     from .sources import read_sources
 
     rows = compare(read_sources([old]), read_sources([new]), globs, romsize)
     problems = [f"{row.name}: QEMU bucket changes from {size_label(row.old_bucket or 0)} to "
                 f"{size_label(row.new_bucket or 0)}, which breaks live migration"
                 for row in rows if row.verdict == Verdict.BREAKS]
+    problems += invalid([rom for row in rows for rom in (row.old, row.new) if rom is not None])
     _report(as_json, compare_json(rows, old, new), compare_table(rows), problems)
 
 

@@ -327,7 +327,7 @@ def _number(field: bytes, what: str) -> int:
     if not text:
         return 0
     if not re.fullmatch(rb"[0-7]+", text):
-        raise DebFormatError(f"tar header {what} {field!r} is not an octal number")
+        raise CorruptError(f"tar header {what} {field!r} is not an octal number")
     return int(text, 8)
 
 

@@ -39,6 +39,13 @@ def inspect_romset(romset: RomSet, globs: Sequence[str] = ()) -> list[RomReport]
     return reports
 
 
+def invalid(files: Sequence[RomFile]) -> list[str]:
+    """The error line of every structurally invalid ROM among ``files``, as inspect gives them:
+    ``check`` validates what it compares, so a broken build of the right size cannot pass."""
+    reports = inspect_romset(RomSet(tuple(files), ()))
+    return [str(error) for report in reports for error in report.errors]
+
+
 def _image_dict(image: Image) -> dict[str, Any]:
     data: dict[str, Any] = {
         "offset": image.offset,

@@ -188,6 +188,8 @@ def _read_deb(spec: str, expected_sha256: str | None = None) -> tuple[Origin, li
     roms: dict[str, RomFile] = {}
     for member in contents.roms:
         name = _rom_name(member.path.rsplit("/", 1)[-1], spec)
+        if not member.data:
+            raise SourceError(f"{member.path} is empty: {_EMPTY}", path=spec)
         rom = RomFile(name, member.data, member.mtime, member.path, origin)
         other = roms.get(name)
         if other is not None and other.data != rom.data:
@@ -212,6 +214,8 @@ def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
     return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
 
 
+#: An empty ROM is unusable input (exit 2), never a ROM with a problem: it has no QEMU bucket.
+_EMPTY = "not an option ROM (QEMU refuses an empty ROM file)"
 _ROM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\.rom")
 
 
@@ -237,6 +241,8 @@ def _read_rom_file(path: str, origin: Origin) -> RomFile:
                                   path=path)
     except OSError as error:
         raise SourceError(f"cannot read: {error.strerror}", path=path) from error
+    if not data:
+        raise SourceError(f"empty file: {_EMPTY}", path=path)
     name = _rom_name(os.path.basename(path), path)
     # the path is recorded by name only, so the output does not depend on where the input lay
     return RomFile(name, data, int(info.st_mtime), name, origin)

@@ -183,7 +183,7 @@ CASES = [
     Case("rom-no-signature", rom_file(b"MZ" + ROM[2:]), 1, "no option ROM signature"),
     Case("rom-random-bytes", rom_file(bytes((i * 7919) % 251 for i in range(4096))), 1,
          "offset 0x0"),
-    Case("rom-empty", rom_file(b""), 1, "empty file"),
+    Case("rom-empty", rom_file(b""), 2, "empty file"),
     # --- field input
     Case("maintainer-newline", gen("--maintainer", "A <a@b.org>\nDepends: evil")(good_deb), 2,
          "maintainer"),
@@ -294,7 +294,7 @@ ROUND_TWO = [
         F.tar_file(f"{QEMU_DIR}/efi-{i}.rom", ROM) for i in range(5000)) + F.TAR_END)), 2,
         "more than 256 *.rom files"),
     Case("doc-files-not-kept", inspect_deb(lambda: F.raw_deb(ROM_ENTRY + b"".join(
-        F.tar_file(f"./usr/share/doc/x/file{i}", bytes(1 << 20)) for i in range(200))
+        F.tar_file(f"./usr/share/doc/x/file{i}", bytes(1 << 20)) for i in range(100))
         + F.TAR_END)), 0, ""),
     # 4. a compression bomb in the control member stops at the limit
     Case("control-bomb", inspect_deb(_control_bomb), 2, "unpacks to more than 16 MiB"),
@@ -367,6 +367,38 @@ ROUND_TWO = [
          "not a regular file"),
     Case("fifo-in-dir", lambda d: (os.mkdir(d / "roms"), os.mkfifo(d / "roms" / "efi-a.rom"),
                                    ["inspect", "roms"])[2], 2, "no *.rom files"),
+]
+
+
+def _rom_dir(d: Path, name: str, roms: dict[str, bytes]) -> str:
+    (d / name).mkdir()
+    for rom_name, data in roms.items():
+        (d / name / rom_name).write_bytes(data)
+    return name
+
+
+PAD = 262144
+BROKEN = {  # each exactly 256 KiB, so only validation can catch it
+    "no-last-image": factory.legacy_image() + factory.efi_image(last=False),
+    "pcir-outside": ROM[:0x18] + b"\xf0\xff" + ROM[0x1A:],
+    "zero-length": ROM[:factory.PCIR_AT + 0x10] + b"\0\0" + ROM[factory.PCIR_AT + 0x12:],
+}
+GOOD_256K = ROM + b"\xff" * (PAD - len(ROM))
+for kind, broken in BROKEN.items():
+    padded = broken + b"\xff" * (PAD - len(broken))
+    ROUND_TWO += [
+        Case(f"guard-{kind}", lambda d, p=padded: ["check", "--expect", "efi-*.rom=256k", _rom_dir(
+            d, "new", {"efi-virtio.rom": p})], 1, "efi-virtio.rom: offset"),
+        Case(f"compare-{kind}", lambda d, p=padded: [
+            "check", _rom_dir(d, "old", {"efi-virtio.rom": GOOD_256K}),
+            _rom_dir(d, "new", {"efi-virtio.rom": p})], 1, "new/efi-virtio.rom: offset"),
+    ]
+ROUND_TWO += [
+    # 9. no internal errors: an empty ROM in a set is unusable input
+    Case("inspect-set-with-empty-rom", lambda d: ["inspect", _rom_dir(
+        d, "set", {"efi-a.rom": ROM, "efi-b.rom": b""})], 2, "empty file"),
+    Case("check-empty-rom", lambda d: ["check", _rom_dir(d, "old", {"efi-a.rom": ROM}), _rom_dir(
+        d, "new", {"efi-a.rom": b""})], 2, "empty file"),
 ]
 CASES += ROUND_TWO
 
