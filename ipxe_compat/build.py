@@ -13,6 +13,9 @@ from pathlib import Path
 
 from .errors import ToolError
 
+#: dpkg-source and dpkg-genchanges take about a second on a package this size.
+TOOL_TIMEOUT = 600
+
 
 def _run(argv: list[str], cwd: Path, epoch: int) -> None:
     env = {
@@ -24,7 +27,10 @@ def _run(argv: list[str], cwd: Path, epoch: int) -> None:
     }
     old_umask = os.umask(0o022)
     try:
-        result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+        result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False,
+                                timeout=TOOL_TIMEOUT)
+    except subprocess.TimeoutExpired as error:
+        raise ToolError(f"{' '.join(argv)} did not finish within {TOOL_TIMEOUT} s") from error
     except OSError as error:
         raise ToolError(f"cannot run {argv[0]} (apt-get install dpkg-dev): {error.strerror}") from error
     finally:

@@ -8,7 +8,9 @@ Heavy modules (jinja2, python-debian) are imported inside the commands that need
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -56,6 +58,20 @@ def main(argv: list[str] | None = None, prog_name: str = PROG) -> None:
             raise
         _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for details)", 1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _outdir(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
+    """-o '' is no directory (Path('') would be the current one)."""
+    if not value.strip():
+        raise UsageError("-o names no directory (give -o . for the current one)")
+    return Path(value)
+
+
+def _globs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """--roms patterns are one line each (the recipe records them)."""
+    from .fields import glob
+
+    return tuple(glob(value) for value in values)
 
 
 # A fixed width, so help reads the same in a terminal, a pipe and a man page
@@ -110,7 +126,7 @@ def _report(as_json: bool, data: Any, text: str, problems: list[str]) -> None:
 
 @cli.command(short_help="Show each ROM's images, ids, checksums and padding; validate it.")
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
-@click.option("--roms", "globs", multiple=True, metavar="GLOB",
+@click.option("--roms", "globs", multiple=True, metavar="GLOB", callback=_globs,
               help="Only ROMs whose file name matches GLOB (repeatable). Default: all.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def inspect(sources: tuple[str, ...], globs: tuple[str, ...], as_json: bool) -> None:
@@ -139,7 +155,7 @@ def inspect(sources: tuple[str, ...], globs: tuple[str, ...], as_json: bool) -> 
 @click.option("--expect", "expectations", multiple=True, metavar="GLOB=SIZE",
               help="Guard mode: every ROM matching GLOB must be in bucket SIZE (repeatable).")
 @click.option("--at-most", is_flag=True, help="Guard mode: SIZE or a smaller bucket is fine too.")
-@click.option("--roms", "globs", multiple=True, metavar="GLOB",
+@click.option("--roms", "globs", multiple=True, metavar="GLOB", callback=_globs,
               help="Compare mode: only ROMs whose name matches GLOB (repeatable). Default: all.")
 @click.option("--romsize", metavar="SIZE",
               help="Assume QEMU's romsize= property pins every ROM block to SIZE (e.g. 256k).")
@@ -165,7 +181,7 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
     """
     from .sizes import parse_size
 
-    pinned = parse_size(romsize) if romsize else None
+    pinned = parse_size(romsize) if romsize is not None else None
     if expectations:
         if len(sources) != 1 or globs:
             raise UsageError("guard mode (--expect) takes one SOURCE and no --roms")
@@ -239,7 +255,7 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, install_dir: 
     from .qemu_devices import DEFAULT_ROMFILE
     from .sources import read_sources
 
-    if machine_compat is not None and not machine_compat.replace("_", "").isdigit():
+    if machine_compat is not None and not re.fullmatch(r"[0-9]{1,3}_[0-9]{1,3}", machine_compat):
         raise UsageError(f"--machine-compat {machine_compat!r} is not of the form 7_2")
     if install_dir is not None:
         fields.install_dir(install_dir)
@@ -253,6 +269,10 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, install_dir: 
             click.echo(f"{PROG}: warning: {error}; using the built-in table", err=True)
     romset = read_sources([source])
     click.echo(render(mappings(romset, table, install_dir), fmt, machine_compat), nl=False)
+
+
+#: One paused-guest migration takes well under a second; an hour is past any real wait.
+MAX_TIMEOUT = 3600.0
 
 
 @cli.command("verify-migration", short_help="Migrate paused guests between two ROM sets with a real QEMU.")
@@ -283,6 +303,9 @@ def verify_migration(source: str, target: str, qemu_binary: str, devices: tuple[
     from .output import signals_as_exceptions
     from .sources import read_sources
 
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        raise UsageError(f"--timeout {timeout} is not a number of seconds in (0, {MAX_TIMEOUT}]")
+
     cases = plan_cases(read_sources([source]), read_sources([target]), devices)
     with signals_as_exceptions():
         results = verify(qemu_binary, cases, timeout, jobs)
@@ -301,33 +324,58 @@ def _default_maintainer() -> str:
 
 
 def _default_epoch() -> int:
+    from .fields import epoch
+
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if value is None:
         return int(time.time())
-    if not value.isdigit():
-        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds")
-    return int(value)
+    return epoch(value, "SOURCE_DATE_EPOCH")
+
+
+#: Text inputs (changelog, copyright) are read whole, so at most this much: Debian's longest
+#: changelogs and copyright files are a few MB.
+MAX_TEXT_FILE = 16 << 20
 
 
 def _read_text(path: str | None, what: str) -> str | None:
+    """A UTF-8 text file, bounded; refusals name the file and quote no more than an excerpt."""
+    from .sources import read_regular_file
+
     if path is None:
         return None
+    data, _ = read_regular_file(path, MAX_TEXT_FILE, what)
     try:
-        return Path(path).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read {what}: {error}", path=path) from error
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"cannot read {what}: not UTF-8 at byte {error.start}", path=path) from error
+
+
+def _read_changelog(path: str | None) -> str | None:
+    """An existing debian/changelog, parsed here so a refusal names the file given."""
+    from debian.changelog import Changelog, ChangelogParseError
+
+    from .fields import excerpt
+
+    text = _read_text(path, "changelog")
+    if text is not None and path is not None:
+        try:
+            Changelog(text, strict=True)
+        except ChangelogParseError as error:
+            raise UsageError(f"not a Debian changelog: {excerpt(str(error), 160)}",
+                             path=path) from error
+    return text
 
 
 @cli.command(short_help="Generate the co-installable compat source package from old ROMs.")
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
-@click.option("-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
+@click.option("-o", "--output", "outdir", required=True, callback=_outdir, metavar="OUTDIR",
               help="Directory to write into (created if missing).")
 @click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
               help="Make again the package that this debian/ipxe-compat.recipe describes; SOURCE "
               "must have the recorded sha256 (default: fetch the packages again with apt).")
 @click.option("--size", default="256k", show_default=True, metavar="SIZE",
               help="QEMU bucket the compat ROMs must fit: 256k, 512k, 1M, or bytes (a power of two).")
-@click.option("--roms", "globs", multiple=True, metavar="GLOB",
+@click.option("--roms", "globs", multiple=True, metavar="GLOB", callback=_globs,
               help="Which ROMs to carry, by file name (repeatable).  [default: efi-*.rom]")
 @click.option("--prefix", metavar="TEXT", help="Prefix of each installed ROM name.  [default: <size>-, e.g. 256k-]")
 @click.option("--pad/--copy", default=True, show_default=True,
@@ -438,7 +486,7 @@ def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: 
     )
     result = run_generate(
         sources, outdir, plan_options, options, force=force, build_source=build_source,
-        previous_changelog=_read_text(changelog_from, "changelog"),
+        previous_changelog=_read_changelog(changelog_from),
     )
     _print_generated(result, as_json)
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from . import fields
 from .errors import SourceError, UsageError
+from .fields import excerpt
 from .sizes import bucket, human, parse_size, size_label
 from .sources import RomFile, RomSet
 from .tables import aligned
@@ -119,7 +121,8 @@ def parse_expectation(text: str) -> Expectation:
     """``efi-*.rom=256k`` -> Expectation('efi-*.rom', 262144)."""
     glob, sep, size = text.rpartition("=")
     if not sep or not glob:
-        raise UsageError(f"--expect {text!r} is not GLOB=SIZE (e.g. 'efi-*.rom=256k')")
+        raise UsageError(f"--expect {excerpt(text)} is not GLOB=SIZE (e.g. 'efi-*.rom=256k')")
+    fields.glob(glob, "--expect pattern")
     return Expectation(glob, parse_size(size))
 
 

@@ -27,6 +27,15 @@ from .errors import SourceError
 from .naming import OriginCopyright
 
 FORMAT = "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+#: The license of debian/* when the origin has no GPL-2+ text of its own (e.g. only GPL-2).
+GPL_2_PLUS = """\
+This program is free software; you can redistribute it and/or modify
+it under the terms of the GNU General Public License as published by
+the Free Software Foundation; either version 2 of the License, or
+(at your option) any later version.
+.
+On Debian systems, the complete text of the GNU General Public License
+version 2 can be found in "/usr/share/common-licenses/GPL-2"."""
 _NO_COPYRIGHT = re.compile(r"\*?\s*no copyright\s*\*?", re.IGNORECASE)
 _LICENSE_SPLIT = re.compile(r"\s+(?:and|or)\s+|,\s*", re.IGNORECASE)
 
@@ -103,9 +112,9 @@ def render(statement: Statement, rom_files: str, origin_labels: Sequence[str],
     document.add_files_paragraph(FilesParagraph.create(
         ["debian/*"], debian_holder, License("GPL-2+", ""),
     ))
-    used = dict.fromkeys([*statement.license_names, "GPL-2+"])
-    for name in used:
-        document.add_license_paragraph(LicenseParagraph.create(License(name, statement.license_texts[name])))
+    texts = {"GPL-2+": GPL_2_PLUS, **statement.license_texts}  # debian/* is ours: GPL-2+
+    for name in dict.fromkeys([*statement.license_names, "GPL-2+"]):
+        document.add_license_paragraph(LicenseParagraph.create(License(name, texts[name])))
     text = document.dump()
     assert text is not None
     return text

@@ -19,10 +19,16 @@ _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 _VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*")
 _DISTRIBUTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
 _URGENCY = re.compile(r"(?:low|medium|high|emergency|critical)")
-_MAINTAINER = re.compile(r"(?P<name>[^<>,\"\x00-\x1f\x7f]+?) <(?P<email>[^<>@\s,]+@[^<>@\s,]+)>")
+_MAINTAINER = re.compile(r"(?P<name>[^<>,\"\x00-\x1f\x7f-\x9f\u2028\u2029]+?) "
+                         r"<(?P<email>[^<>@\s,]+@[^<>@\s,]+)>")
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 _INSTALL_DIR = re.compile(r"(?:/[A-Za-z0-9._+-]+)+")
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+#: C0 and C1 controls and Unicode's line and paragraph separators: str.splitlines() breaks at
+#: \x85 (NEL), U+2028 and U+2029 too, and python-debian's writers split values that way.
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: The last second of year 9999: RFC 2822 dates and Python's datetime end there.
+MAX_EPOCH = 253402300799
+_EPOCH = re.compile(r"[0-9]{1,12}")
 
 
 def package_name(value: str, what: str = "package name") -> str:
@@ -63,7 +69,7 @@ def urgency(value: str) -> str:
 
 def maintainer(value: str) -> str:
     """``Full Name <email>`` on one line, as debian/control and debian/changelog want it."""
-    if not _MAINTAINER.fullmatch(value):
+    if not _MAINTAINER.fullmatch(value) or not value.split("<", 1)[0].strip():
         raise UsageError(f"maintainer {value!r} is not of the form 'Full Name <user@example.org>'")
     return value
 
@@ -87,17 +93,43 @@ def text_line(value: str, what: str) -> str:
     return value.strip()
 
 
+def glob(value: str, what: str = "--roms") -> str:
+    """A ROM name pattern: one line (it is written into the recipe), not empty."""
+    if not value or _CONTROL_CHARS.search(value):
+        raise UsageError(f"{what} {excerpt(value)} must be a non-empty pattern without control "
+                         "characters")
+    return value
+
+
+def excerpt(value: str, limit: int = 60) -> str:
+    """A short quotation of user input for an error line, however long the input is."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+def epoch(value: str, what: str) -> int:
+    """Seconds since 1970 in ASCII digits, up to the end of year 9999."""
+    if not _EPOCH.fullmatch(value) or int(value) > MAX_EPOCH:
+        raise UsageError(f"{what} {excerpt(value)} is not a number of seconds from 1970 to the "
+                         "end of year 9999")
+    return int(value)
+
+
 def parse_date(value: str) -> int:
-    """``@EPOCH`` or an RFC 2822 date -> seconds since the epoch."""
-    if value.startswith("@") and value[1:].isdigit():
-        return int(value[1:])
+    """``@EPOCH`` or an RFC 2822 date -> seconds since the epoch, from 1970 to year 9999."""
+    if value.startswith("@"):
+        return epoch(value[1:], "date")
+    if len(value) > 100:
+        raise UsageError(f"date {excerpt(value)} is not an RFC 2822 date")
     try:
         parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError) as error:
+    except (TypeError, ValueError, IndexError, OverflowError) as error:
         raise UsageError(f"date {value!r} is neither @EPOCH nor an RFC 2822 date") from error
     if parsed.tzinfo is None:
         raise UsageError(f"date {value!r} has no time zone")
-    return int(parsed.timestamp())
+    seconds = int(parsed.timestamp())
+    if not 0 <= seconds <= MAX_EPOCH:
+        raise UsageError(f"date {value!r} is before 1970 (a changelog date is after the epoch)")
+    return seconds
 
 
 def rfc2822(epoch: int) -> str:

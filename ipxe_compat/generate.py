@@ -19,7 +19,11 @@ from .errors import SourceError, UsageError
 from .naming import Identity, OriginCopyright, PackageOptions, package_identity
 from .output import Entry, orig_tarball, prepare_outdir, staging, write_file, write_tree
 from .plan import CompatRom, PlanOptions, make_plan, used_origins
-from .sources import RomSet, read_sources
+from .sources import RomSet, read_regular_file, read_sources
+
+#: A recipe is a few KB; a changelog continued from, a few MB at most (dpkg's is 0.75 MB).
+MAX_RECIPE = 1 << 20
+MAX_CHANGELOG = 16 << 20
 
 if TYPE_CHECKING:
     from .context import PackageContext
@@ -118,10 +122,12 @@ def regenerate(recipe_path: Path, sources: Sequence[str], outdir: Path, *, force
     """
     from . import recipe
 
+    data, _ = read_regular_file(str(recipe_path), MAX_RECIPE, "a recipe")
     try:
-        text = recipe_path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read recipe: {error}", path=str(recipe_path)) from error
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"cannot read recipe: not UTF-8 at byte {error.start}",
+                         path=str(recipe_path)) from error
     wanted = recipe.parse(text, str(recipe_path))
     if not sources:
         missing = [r.name for r in wanted.inputs if r.refetch_spec is None]
@@ -168,13 +174,19 @@ def _check_inputs(wanted: Recipe, romset: RomSet, path: str) -> None:
 
 def _previous_changelog(recipe_path: Path) -> str:
     """The changelog beside the recipe without its newest entry (the one the recipe made)."""
-    from debian.changelog import Changelog
+    from debian.changelog import Changelog, ChangelogParseError
+
+    from .fields import excerpt
 
     path = recipe_path.parent / "changelog"
-    try:
-        blocks = list(Changelog(path.read_text("utf-8")))
-    except OSError as error:
+    if not path.exists():
         raise UsageError("the recipe continues a changelog: keep debian/changelog beside it",
+                         path=str(path))
+    data, _ = read_regular_file(str(path), MAX_CHANGELOG, "a changelog")
+    try:
+        blocks = list(Changelog(data.decode("utf-8"), strict=True))
+    except (UnicodeDecodeError, ChangelogParseError) as error:
+        raise UsageError(f"not a Debian changelog: {excerpt(str(error), 160)}",
                          path=str(path)) from error
     if len(blocks) < 2:
         raise UsageError("the recipe continues a changelog, but it has one entry", path=str(path))

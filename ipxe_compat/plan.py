@@ -76,7 +76,7 @@ def used_origins(plan: Sequence[CompatRom]) -> list[Origin]:
 def parse_pad_byte(text: str) -> int:
     """``0xff``, ``255`` or ``0o377`` -> 255; anything outside 0..255 is a usage error."""
     try:
-        value = int(text, 0)
+        value = int(text, 0) if len(text) <= 12 else -1
     except ValueError:
         value = -1
     if not 0 <= value <= 0xFF:

@@ -103,9 +103,13 @@ def probe_romfiles(binary: str, models: Sequence[str] = tuple(DEFAULT_ROMFILE),
         available = _available_models(path, workdir, models, timeout)
         devices = [arg for i, m in enumerate(available) for arg in ("-device", f"{m},id=nic{i}")]
         with Qemu(path, workdir, "probe", devices, timeout) as qemu:
-            return {m: qemu.command("qom-get", path=f"/machine/peripheral/nic{i}",
-                                    property="romfile")
-                    for i, m in enumerate(available)}
+            table = {m: qemu.command("qom-get", path=f"/machine/peripheral/nic{i}",
+                                     property="romfile")
+                     for i, m in enumerate(available)}
+        odd = [m for m, romfile in table.items() if not isinstance(romfile, str)]
+        if odd:
+            raise QmpError(f"qom-get romfile of {odd[0]} is not a string")
+        return table
     except QmpError as error:
         raise UsageError(f"cannot read romfile defaults from {binary}: {error.message}") from error
     finally:
@@ -113,8 +117,12 @@ def probe_romfiles(binary: str, models: Sequence[str] = tuple(DEFAULT_ROMFILE),
 
 
 def _available_models(binary: str, workdir: Path, models: Sequence[str], timeout: float) -> list[str]:
-    from .qmp import Qemu
+    from .qmp import Qemu, QmpError
 
     with Qemu(binary, workdir, "types", [], timeout) as qemu:
-        types = {t["name"] for t in qemu.command("qom-list-types", implements="pci-device")}
+        listed = qemu.command("qom-list-types", implements="pci-device")
+    if not isinstance(listed, list) or not all(isinstance(t, dict) and isinstance(t.get("name"), str)
+                                               for t in listed):
+        raise QmpError("qom-list-types did not answer a list of types")
+    types = {t["name"] for t in listed}
     return [m for m in models if m in types]

@@ -25,6 +25,11 @@ BASE_ARGS = ("-machine", "pc,accel=tcg", "-m", "64", "-nodefaults", "-display", 
              "-S", "-serial", "none", "-monitor", "none")
 
 
+#: QMP answers are one line each; the largest (query-qmp-schema) is about 200 KB.
+MAX_QMP_LINE = 4 << 20
+MAX_STDERR = 64 << 10
+
+
 class QmpError(ToolError):
     """QEMU did not answer, or answered a QMP command with an error."""
 
@@ -87,7 +92,9 @@ class Qemu:
             return None
 
     def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
+        """The start of QEMU's stderr: its first error is there; a flood is not read whole."""
+        with open(self.stderr_path, "rb") as err:
+            return err.read(MAX_STDERR).decode(errors="replace")
 
     def error_line(self) -> str | None:
         """QEMU's first error on stderr, without its program-name prefix and warnings."""
@@ -116,8 +123,11 @@ class Qemu:
                 time.sleep(0.01)
 
     def _read(self) -> dict[str, Any]:
+        """One QMP message: a JSON object on one line, at most MAX_QMP_LINE bytes."""
         assert self._sock is not None
         while b"\n" not in self._buffer:
+            if len(self._buffer) > MAX_QMP_LINE:
+                raise QmpError(f"QMP message longer than {MAX_QMP_LINE} bytes: not QEMU's QMP")
             try:
                 chunk = self._sock.recv(65536)
             except OSError as error:
@@ -126,7 +136,12 @@ class Qemu:
                 raise QmpError(f"QEMU closed its QMP socket: {self.error_line() or 'no message'}")
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
-        message: dict[str, Any] = json.loads(line)
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError) as error:
+            raise QmpError(f"QMP answer is not JSON: {line[:60]!r}") from error
+        if not isinstance(message, dict):
+            raise QmpError(f"QMP answer is not a JSON object: {line[:60]!r}")
         return message
 
     def command(self, name: str, **arguments: Any) -> Any:
@@ -139,7 +154,9 @@ class Qemu:
             if "event" in reply:
                 continue
             if "error" in reply:
-                raise QmpError(f"QMP {name} failed: {reply['error'].get('desc', reply['error'])}")
+                error = reply["error"]
+                desc = error.get("desc", error) if isinstance(error, dict) else error
+                raise QmpError(f"QMP {name} failed: {str(desc)[:200]}")
             return reply.get("return")
 
 

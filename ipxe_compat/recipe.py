@@ -8,11 +8,13 @@ reads it back and refuses inputs whose sha256 differ.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from debian.deb822 import Deb822
 
+from . import fields
 from .errors import UsageError
 from .sizes import parse_size
 
@@ -122,16 +124,25 @@ def parse(text: str, path: str) -> Recipe:
             InputRecord(p["Input"], p["Kind"], p["SHA256"], p.get("Package"), p.get("Version"))
             for p in paragraphs[1:])
         date = head["Date"]
-        if not date.startswith("@") or not date[1:].isdigit():
+        if not date.startswith("@"):
             raise UsageError(f"Date {date!r} is not @EPOCH", path=path)
+        epoch = fields.epoch(date[1:], "Date")
+        if head["Mode"] not in ("pad", "copy"):
+            raise UsageError(f"Mode {head['Mode']!r} is neither pad nor copy", path=path)
+        globs = tuple(fields.glob(item, "Roms") for item in _items(head["Roms"]))
+        if not globs:
+            raise UsageError("Roms names no pattern", path=path)
+        pad_byte = head["Pad-Byte"]
+        if not re.fullmatch(r"0x[0-9a-f]{2}", pad_byte):
+            raise UsageError(f"Pad-Byte {pad_byte!r} is not a byte such as 0xff", path=path)
         return Recipe(
             tool_version=head["Tool-Version"],
-            epoch=int(date[1:]),
+            epoch=epoch,
             size=parse_size(head["Size"]),
-            globs=_items(head["Roms"]),
+            globs=globs,
             prefix=head["Prefix"],
             pad=head["Mode"] == "pad",
-            pad_byte=int(head["Pad-Byte"], 16),
+            pad_byte=int(pad_byte, 16),
             install_dir=head["Install-Dir"],
             source_name=head["Source-Name"],
             package_name=head["Package-Name"],
@@ -148,5 +159,7 @@ def parse(text: str, path: str) -> Recipe:
         )
     except KeyError as error:
         raise UsageError(f"recipe lacks the field {error.args[0]}", path=path) from error
+    except UsageError as error:
+        raise UsageError(f"malformed recipe: {error.message}", path=path) from error
     except ValueError as error:
         raise UsageError(f"malformed recipe: {error}", path=path) from error

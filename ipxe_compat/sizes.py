@@ -14,7 +14,7 @@ from .errors import UsageError
 #: No iPXE ROM comes near this: a larger ROM member or file is refused before it is read.
 MAX_ROM_FILE = 16 << 20
 
-_SIZE_RE = re.compile(r"(?P<number>[0-9]+)(?P<unit>[kKmMgG]?)")
+_SIZE_RE = re.compile(r"(?P<number>[0-9]{1,12})(?P<unit>[kKmMgG]?)")  # bounded: int() of it is cheap
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
@@ -29,7 +29,9 @@ def parse_size(text: str) -> int:
     """Parse ``256k``, ``256K``, ``262144`` or ``1M``; only powers of two are buckets."""
     match = _SIZE_RE.fullmatch(text.strip())
     if not match:
-        raise UsageError(f"size {text!r} is not a number with an optional k/M/G unit (e.g. 256k)")
+        shown = repr(text) if len(text) <= 40 else f"{text[:40]!r}... ({len(text)} characters)"
+        raise UsageError(f"size {shown} is not a number of up to 12 digits with an optional k/M/G "
+                         "unit (e.g. 256k)")
     value = int(match["number"]) * _UNITS[match["unit"].lower()]
     if value <= 0 or value & (value - 1):
         raise UsageError(f"size {text!r} ({value} bytes) is not a power of two, so not a QEMU ROM bucket")
@@ -45,6 +47,10 @@ def size_label(size: int) -> str:
 
 
 def human(size: int) -> str:
-    """Bytes as KiB for tables: 249344 -> ``243.5 KiB``."""
-    kib = size / 1024
-    return f"{kib:.0f} KiB" if kib == int(kib) else f"{kib:.1f} KiB"
+    """Bytes as KiB for tables: 249344 -> ``243.5 KiB``. Never rounded onto a whole KiB, so a
+    size just past a bucket does not look like the bucket: 262145 -> ``256.001 KiB``."""
+    if size % 1024 == 0:
+        return f"{size // 1024} KiB"
+    if size % 512 == 0:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / 1024:.3f}".rstrip("0") + " KiB"  # 1..1023 extra bytes: .001 to .999

@@ -227,20 +227,26 @@ def _rom_name(name: str, where: str) -> str:
     return name
 
 
-def _read_rom_file(path: str, origin: Origin) -> RomFile:
+def read_regular_file(path: str, limit: int, what: str) -> tuple[bytes, os.stat_result]:
+    """A regular file's bytes, at most ``limit`` of them: a FIFO, device or /dev/zero is refused
+    before it is read (opened non-blocking, so a FIFO cannot wait for a writer), a larger file
+    without reading more than the limit."""
     try:
-        # non-blocking: opening a FIFO must not wait for a writer; it is refused just below
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as handle:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise SourceError("not a regular file", path=path)
-            data = handle.read(MAX_ROM_FILE + 1)
-            if len(data) > MAX_ROM_FILE:
-                raise SourceError(f"over {MAX_ROM_FILE} bytes is too large for an option ROM",
-                                  path=path)
+            data = handle.read(limit + 1)
     except OSError as error:
         raise SourceError(f"cannot read: {error.strerror}", path=path) from error
+    if len(data) > limit:
+        raise SourceError(f"larger than {limit} bytes: too large for {what}", path=path)
+    return data, info
+
+
+def _read_rom_file(path: str, origin: Origin) -> RomFile:
+    data, info = read_regular_file(path, MAX_ROM_FILE, "an option ROM")
     if not data:
         raise SourceError(f"empty file: {_EMPTY}", path=path)
     name = _rom_name(os.path.basename(path), path)
