@@ -21,6 +21,9 @@ def render_changelog(ctx: PackageContext, previous: str | None = None,
             changelog = Changelog(previous, strict=True)
         except ChangelogParseError as error:
             raise UsageError(f"not a Debian changelog: {error}") from error
+        if len(changelog) and changelog.package != ctx.source:
+            raise UsageError(f"the changelog is {changelog.package}'s, not {ctx.source}'s",
+                             path=previous_path)
         if len(changelog) and Version(ctx.version) <= changelog.version:
             raise UsageError(
                 f"version {ctx.version} is not greater than the last entry's {changelog.version}",

@@ -54,20 +54,29 @@ class Row:
 
 
 def match_names(old: Sequence[str], new: Sequence[str]) -> list[tuple[str | None, str | None]]:
-    """Pair names: equal, or equal once a ``prefix-`` is stripped (``256k-efi-virtio.rom``)."""
-    pairs: list[tuple[str | None, str | None]] = []
-    unmatched_new = set(new)
-    for name in old:
-        if name in unmatched_new:
-            partner: str | None = name
-        else:
-            candidates = [n for n in unmatched_new
-                          if n.endswith("-" + name) or name.endswith("-" + n)]
-            partner = min(candidates, key=len) if candidates else None
-        if partner is not None:
-            unmatched_new.discard(partner)
-        pairs.append((name, partner))
-    pairs.extend((None, name) for name in sorted(unmatched_new))
+    """Pair names, the same way whatever the order: equal names first, then a name with its
+    compat form (``256k-efi-virtio.rom`` with ``efi-virtio.rom``). A name with two possible
+    partners is ambiguous: it is named (exit 2), never decided by set order."""
+    exact = sorted(set(old) & set(new))
+    old_left = sorted(set(old) - set(exact))
+    new_left = sorted(set(new) - set(exact))
+
+    def related(a: str, b: str) -> bool:
+        return a.endswith("-" + b) or b.endswith("-" + a)
+
+    partners = {name: [n for n in new_left if related(name, n)] for name in old_left}
+    for name in new_left:
+        claims = [o for o in old_left if related(o, name)]
+        if len(claims) > 1:
+            raise UsageError(f"ambiguous pairing: {name} could pair with {' or '.join(claims)}")
+    pairs: list[tuple[str | None, str | None]] = [(name, name) for name in exact]
+    for name in old_left:
+        if len(partners[name]) > 1:
+            raise UsageError(f"ambiguous pairing: {name} could pair with "
+                             f"{' or '.join(partners[name])}")
+        pairs.append((name, partners[name][0] if partners[name] else None))
+    paired = {n for _, n in pairs}
+    pairs.extend((None, name) for name in new_left if name not in paired)
     return pairs
 
 

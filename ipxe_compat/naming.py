@@ -70,6 +70,11 @@ def package_identity(origins: Sequence[Origin], plan_options: PlanOptions,
     upstream version with revision 1."""
     label = size_label(plan_options.size)
     version = fields.version(options.version or _default_version(origins, options))
+    if ":" in (version.upstream_version or ""):
+        # 1:2:3-1 has upstream 2:3: "<upstream>-1" would read as epoch 2, and file names cut it
+        raise UsageError(f"version {version}: its upstream part {version.upstream_version!r} "
+                         "holds a colon, which the orig tarball's and tree's names cannot carry; "
+                         "give --newversion without one")
     return Identity(
         source=fields.package_name(options.source_name or f"ipxe-qemu-{label}-compat",
                                    "source name"),
@@ -102,4 +107,8 @@ def _default_version(origins: Sequence[Origin], options: PackageOptions) -> str:
     upstreams = {fields.any_version(v).upstream_version for v in versions}
     if len(upstreams) != 1:
         raise UsageError("the ROMs come from several upstream versions: give --newversion")
-    return f"{upstreams.pop()}-1"
+    upstream = upstreams.pop() or ""
+    if ":" in upstream:
+        raise UsageError(f"the origin's upstream version {upstream!r} holds a colon, which the "
+                         "compat package's version and file names cannot carry: give --newversion")
+    return f"{upstream}-1"
