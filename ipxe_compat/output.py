@@ -71,10 +71,14 @@ def _info(name: str, kind: bytes, mode: int, mtime: int) -> tarfile.TarInfo:
 
 
 def write_file(path: Path, data: bytes, mode: int, mtime: int) -> None:
-    """Write a file with an exact mode and mtime: neither the umask nor the clock may show."""
-    path.write_bytes(data)
-    os.chmod(path, mode)
-    os.utime(path, (mtime, mtime))
+    """Write a file with an exact mode and mtime: neither the umask nor the clock may show.
+    A failure (ENOSPC, EDQUOT) names the file, so the one error line says where."""
+    try:
+        path.write_bytes(data)
+        os.chmod(path, mode)
+        os.utime(path, (mtime, mtime))
+    except OSError as error:
+        raise SourceError(f"cannot write: {error.strerror}", path=str(path)) from error
 
 
 def write_tree(root: Path, entries: Sequence[Entry], dir_mtime: int) -> None:
@@ -95,7 +99,8 @@ def write_tree(root: Path, entries: Sequence[Entry], dir_mtime: int) -> None:
 
 
 def prepare_outdir(outdir: Path, names: Sequence[str], force: bool) -> None:
-    """Create OUTDIR if needed; refuse (before any work) outputs that exist, unless forced."""
+    """Refuse (before any work) outputs that exist, unless forced. Nothing is created here:
+    OUTDIR is made by :func:`staging`, so a refusal before it leaves no empty directory."""
     if outdir.exists() and not outdir.is_dir():
         raise UsageError("output directory is not a directory", path=str(outdir))
     if not force:
@@ -104,44 +109,77 @@ def prepare_outdir(outdir: Path, names: Sequence[str], force: bool) -> None:
             raise OutputExistsError(
                 f"{', '.join(existing)} already exists; use --force to replace it", path=str(outdir)
             )
+
+
+def _make_outdir(outdir: Path) -> list[Path]:
+    """Create OUTDIR and missing parents; return those created, outermost first."""
+    missing = [p for p in [outdir, *outdir.parents] if not p.exists()][::-1]
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"cannot create output directory: {error.strerror}",
                          path=str(outdir)) from error
+    return missing
 
 
 @contextmanager
 def staging(outdir: Path, force: bool) -> Iterator[Path]:
     """A private directory in OUTDIR; what the block leaves in it is moved into OUTDIR at the end.
 
-    On any exception, or SIGINT/SIGTERM, the staging directory is removed and OUTDIR is as before.
+    On any exception, or SIGINT/SIGTERM, the staging directory is removed and OUTDIR is as before
+    (a directory this made, OUTDIR or a parent of it, is removed again).
     """
+    created = _make_outdir(outdir)
     try:
-        stage = Path(tempfile.mkdtemp(prefix=".ipxe-compat-", dir=outdir))
-    except OSError as error:
-        raise SourceError(f"cannot write: {error.strerror}", path=str(outdir)) from error
-    try:
-        with signals_as_exceptions():
-            yield stage
-            for item in sorted(stage.iterdir()):
-                target = outdir / item.name
-                if os.path.lexists(target):
-                    if not force:
-                        raise OutputExistsError(
-                            "appeared while generating; use --force to replace it", path=str(target)
-                        )
-                    _remove(target)
-                os.rename(item, target)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        try:
+            stage = Path(tempfile.mkdtemp(prefix=".ipxe-compat-", dir=outdir))
+        except OSError as error:
+            raise SourceError(f"cannot write: {error.strerror}", path=str(outdir)) from error
+        try:
+            with signals_as_exceptions():
+                yield stage
+                _commit(stage, outdir, force)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    except BaseException:
+        for directory in reversed(created):
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+        raise
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
+_ASIDE = ".replaced"  # inside the staging directory; no output name starts with a dot
+
+
+def _commit(stage: Path, outdir: Path, force: bool) -> None:
+    """Move the staged outputs into OUTDIR: all of them or, on any failure, none. Outputs being
+    replaced (--force) are first moved aside into the staging directory and put back on failure,
+    so OUTDIR never holds a new tree beside an old orig tarball."""
+    items = sorted(p for p in stage.iterdir() if p.name != _ASIDE)
+    aside = stage / _ASIDE
+    aside.mkdir()
+    moved_aside: list[str] = []
+    moved_in: list[str] = []
+    try:
+        for item in items:
+            target = outdir / item.name
+            if os.path.lexists(target):
+                if not force:
+                    raise OutputExistsError("appeared while generating; use --force to replace it",
+                                            path=str(target))
+                os.rename(target, aside / item.name)
+                moved_aside.append(item.name)
+        for item in items:
+            os.rename(item, outdir / item.name)
+            moved_in.append(item.name)
+    except BaseException:
+        for name in reversed(moved_in):
+            os.rename(outdir / name, stage / name)
+        for name in reversed(moved_aside):
+            os.rename(aside / name, outdir / name)
+        raise
 
 
 @contextmanager

@@ -708,3 +708,50 @@ def test_dpkg_deb_refuses_these_too(case_id: str, tmp_path: Path) -> None:
     result = subprocess.run(["dpkg-deb", "-x", str(tmp_path / argv[-1]), str(tmp_path / "x")],
                             capture_output=True, text=True, check=False)
     assert result.returncode != 0, result.stdout
+
+
+# --- 12 and 15: nothing left behind by a refusal; --force replaces all outputs or none ---------
+
+@pytest.mark.parametrize("bad", [["--distribution", "a/b"], ["--maintainer", "x"],
+                                 ["--prefix", "../"], ["--install-dir", "rel"],
+                                 ["--changelog-from", "garbage"], ["--size", "64k"]],
+                         ids=lambda bad: bad[0])
+def test_refusal_after_reading_sources_creates_no_directory(bad: list[str], tmp_path: Path) -> None:
+    argv = gen_dir(out="a/b/c")(tmp_path)
+    (tmp_path / "garbage").write_text("not a changelog\n")
+    result = subprocess.run([sys.executable, "-m", "ipxe_compat", *argv, *bad], cwd=tmp_path,
+                            capture_output=True, text=True, env={**os.environ, **ENV}, timeout=120,
+                            check=False)
+    assert result.returncode in (1, 2) and result.stderr.startswith("ipxe-compat: error: ")
+    assert not (tmp_path / "a").exists()
+
+
+def test_force_replaces_all_outputs_or_none(tmp_path: Path) -> None:
+    """When the old orig tarball cannot be replaced (immutable), the old tree stays too."""
+    from tests.conftest import require_tool
+    require_tool("chattr")
+    argv = gen_dir()(tmp_path)
+    run = [sys.executable, "-m", "ipxe_compat", *argv]
+    env = {**os.environ, **ENV}
+    subprocess.run(run, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
+    out = tmp_path / "out"
+    tree, tarball = out / "ipxe-qemu-256k-compat-1.0", out / "ipxe-qemu-256k-compat_1.0.orig.tar.xz"
+    (tree / "mine").write_text("old tree\n")
+    subprocess.run(["chattr", "+i", str(tarball)], check=True)
+    try:
+        result = subprocess.run([*run, "--force", "--date", "@1800000000"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        subprocess.run(["chattr", "-i", str(tarball)], check=True)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert (tree / "mine").read_text() == "old tree\n"  # the old tree, not the new one
+    assert sorted(p.name for p in out.iterdir()) == [tree.name, tarball.name]
+
+
+def test_a_full_disk_names_the_file() -> None:
+    from ipxe_compat.errors import SourceError
+    from ipxe_compat.output import write_file
+    with pytest.raises(SourceError) as caught:
+        write_file(Path("/dev/full"), b"x" * 4096, 0o644, 0)
+    assert str(caught.value) == "/dev/full: cannot write: No space left on device"
