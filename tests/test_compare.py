@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipxe_compat.check import compare_roms
+from ipxe_compat.check import compare_roms, guard_roms
 from ipxe_compat.check.compare import (
     Expectation,
     Verdict,
@@ -17,6 +17,7 @@ from ipxe_compat.check.compare import (
 )
 from ipxe_compat.errors import SourceError, UsageError
 from ipxe_compat.input import Origin, RomFile, RomSet
+from tests import factory
 
 
 def romset(label: str, sizes: dict[str, int]) -> RomSet:
@@ -99,11 +100,33 @@ def test_roms_glob_filters_and_each_must_match() -> None:
         verdicts({"efi-a.rom": 1}, {"efi-a.rom": 1}, globs=("efi-*", "typo*"))
 
 
+def valid_romset(label: str, sizes: dict[str, int]) -> RomSet:
+    """Structurally valid ROMs of the given sizes (compare_roms validates what it compares)."""
+    origin = Origin("dir", label)
+    rom = factory.efi_rom()
+    return RomSet(tuple(RomFile(name, rom + b"\xff" * (size - len(rom)), 0, name, origin)
+                        for name, size in sorted(sizes.items())), (origin,))
+
+
 def test_breaking_rows_are_the_problems() -> None:
-    outcome = compare_roms(romset("o", {"efi-virtio.rom": 249344, "efi-e1000.rom": 249856}),
-                           romset("n", {"efi-virtio.rom": 300544, "efi-e1000.rom": 262144}))
+    outcome = compare_roms(valid_romset("o", {"efi-virtio.rom": 249344, "efi-e1000.rom": 249856}),
+                           valid_romset("n", {"efi-virtio.rom": 300544, "efi-e1000.rom": 262144}))
     assert outcome.problems == (
         "efi-virtio.rom: QEMU bucket changes from 256k to 512k, which breaks live migration",)
+
+
+def test_an_invalid_rom_of_the_right_size_is_a_problem() -> None:
+    """The build-time guard must catch a broken build whose size happens to be right."""
+    old = valid_romset("o", {"efi-virtio.rom": 262144})
+    broken = factory.legacy_image() + factory.efi_image(last=False)  # no last-image bit
+    new = RomSet((RomFile("efi-virtio.rom", broken + b"\xff" * (262144 - len(broken)), 0,
+                          "efi-virtio.rom", Origin("dir", "n")),), (Origin("dir", "n"),))
+    outcome = compare_roms(old, new)
+    assert [row["verdict"] for row in outcome.data["roms"]] == ["ok"]
+    problem = "n/efi-virtio.rom: offset 0x800: no option ROM signature 55 aa (found ff ff)"
+    assert outcome.problems == (problem,)
+    guarded = guard_roms(new, ["efi-*.rom=256k"])
+    assert guarded.problems == outcome.problems
     assert (outcome.data["old"], outcome.data["new"]) == ("o", "n")
 
 
