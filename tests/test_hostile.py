@@ -302,6 +302,9 @@ ROUND_TWO = [
     Case("doc-files-not-kept", inspect_deb(lambda: F.raw_deb(ROM_ENTRY + b"".join(
         F.tar_file(f"./usr/share/doc/x/file{i}", bytes(1 << 20)) for i in range(100))
         + F.TAR_END)), 0, ""),
+    Case("fifty-thousand-entries", inspect_deb(lambda: F.raw_deb(ROM_ENTRY + b"".join(
+        F.tar_header(f"./usr/share/x/d{i}", 0, b"5") for i in range(50_001)) + F.TAR_END, "gz")),
+        2, "more than 50000 members"),
     # 4. a compression bomb in the control member stops at the limit
     Case("control-bomb", inspect_deb(_control_bomb), 2, "unpacks to more than 16 MiB"),
     # 7. a hard-linked ROM is the ROM it links to
