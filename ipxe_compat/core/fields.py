@@ -8,9 +8,7 @@ a field or break the file. The command line and a recipe use the very same funct
 
 from __future__ import annotations
 
-import email.utils
 import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
@@ -128,6 +126,8 @@ def text_line(value: str, what: str) -> str:
 
 def parse_date(value: str) -> int:
     """``@EPOCH`` or an RFC 2822 date -> seconds since the epoch."""
+    import email.utils  # only when a date is parsed: it costs more than the rest of core
+
     if value.startswith("@") and value[1:].isdigit():
         return int(value[1:])
     try:
@@ -144,4 +144,7 @@ def parse_date(value: str) -> int:
 
 def rfc2822(epoch: int) -> str:
     """The changelog date, always in UTC so the time zone of the machine never shows."""
+    import email.utils
+    from datetime import UTC, datetime
+
     return email.utils.format_datetime(datetime.fromtimestamp(epoch, tz=UTC))
