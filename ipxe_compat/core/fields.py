@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from debian.debian_support import Version
 
 __all__ = [
-    "MODES", "any_version", "distribution", "glob", "install_dir", "maintainer", "mode",
+    "MODES", "any_version", "distribution", "glob", "install_dir", "machine_compat", "maintainer", "mode",
     "package_name", "pad_byte", "parse_date", "prefix", "rfc2822", "text_line", "urgency",
     "version",
 ]
@@ -89,6 +89,13 @@ def prefix(value: str) -> str:
 def install_dir(value: str) -> str:
     if not _INSTALL_DIR.fullmatch(value) or ".." in value.split("/") or "." in value.split("/"):
         raise UsageError(f"install dir {value!r} is not an absolute, normalized path")
+    return value
+
+
+def machine_compat(value: str) -> str:
+    """``7_2``: the X_Y of QEMU's hw_compat_X_Y arrays."""
+    if not re.fullmatch(r"[0-9]+_[0-9]+", value):
+        raise UsageError(f"--machine-compat {value!r} is not of the form 7_2")
     return value
 
 

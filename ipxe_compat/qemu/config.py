@@ -37,8 +37,8 @@ class RomMapping:
 def qemu_config(romset: RomSet, fmt: str = "args", machine_compat: str | None = None,
                 install_dir: str | None = None, table: dict[str, str] = DEFAULT_ROMFILE) -> str:
     """``qemu-config``: the compat ROMs of ``romset`` as QEMU or libvirt configuration."""
-    if machine_compat is not None and not machine_compat.replace("_", "").isdigit():
-        raise UsageError(f"--machine-compat {machine_compat!r} is not of the form 7_2")
+    if machine_compat is not None:
+        fields.machine_compat(machine_compat)
     if install_dir is not None:
         fields.install_dir(install_dir)
     return render(mappings(romset, table, install_dir), fmt, machine_compat)
