@@ -182,7 +182,7 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
 
     SOURCE is PATH.deb, DIR, PATH.rom or apt:NAME[=VERSION] (see ipxe-compat --help).
     """
-    from .check import compare_roms, guard_roms
+    from .check import compare_roms, guard_roms, parse_expectation
     from .core.sizes import parse_size
     from .input import read_sources
 
@@ -190,7 +190,8 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
     if expectations:
         if len(sources) != 1 or globs:
             raise UsageError("guard mode (--expect) takes one SOURCE and no --roms")
-        _report(guard_roms(read_sources(sources), expectations, at_most, pinned), as_json)
+        wanted = [parse_expectation(text) for text in expectations]  # before reading SOURCE
+        _report(guard_roms(read_sources(sources), wanted, at_most, pinned), as_json)
         return
     if at_most:
         raise UsageError("--at-most goes with --expect")
@@ -227,10 +228,15 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, install_dir: 
       ipxe-compat qemu-config ipxe-qemu-256k-compat-efi-roms_*.deb
       ipxe-compat qemu-config build/ipxe-qemu-256k-compat-*/ --format c --machine-compat 7_2
     """
+    from .core import fields
     from .core.devices import DEFAULT_ROMFILE
     from .input import read_sources
     from .qemu import probe_romfiles, qemu_config
 
+    if machine_compat is not None:  # before QEMU is asked anything
+        fields.machine_compat(machine_compat)
+    if install_dir is not None:
+        fields.install_dir(install_dir)
     table = dict(DEFAULT_ROMFILE)
     if qemu_binary:
         try:
