@@ -769,3 +769,35 @@ def test_a_full_disk_names_the_file() -> None:
     with pytest.raises(OutputError) as caught:
         write_file(Path("/dev/full"), b"x" * 4096, 0o644, 0)
     assert str(caught.value) == "/dev/full: cannot write: No space left on device"
+
+
+# --- one open: the hash is of the bytes parsed -------------------------------------------------
+
+@pytest.mark.integration
+def test_real_package_is_read_once_as_dpkg_reads_it(bookworm_deb: Path) -> None:
+    """bookworm's ipxe-qemu: the streamed reader finds what dpkg-deb -x installs, and the
+    sha256 it gives is the file's."""
+    import hashlib
+
+    from ipxe_compat.input.debpkg import read_deb
+    from tests.dpkg import dpkg_roms
+    contents = read_deb(str(bookworm_deb))
+    assert contents.sha256 == hashlib.sha256(bookworm_deb.read_bytes()).hexdigest()
+    installed = dpkg_roms(bookworm_deb)
+    assert {m.path.rsplit("/", 1)[-1]: m.data for m in contents.roms} == installed
+
+
+def test_bytes_that_do_not_hash_as_promised_are_refused(tmp_path: Path) -> None:
+    """apt: verification happens on the bytes parsed; a mismatch is named as such, also when
+    the bytes would not parse at all."""
+    from ipxe_compat.input.debpkg import DigestMismatch, read_deb
+    good = tmp_path / "good.deb"
+    good.write_bytes(factory.raw_deb(ROM_ENTRY + F.TAR_END))
+    with pytest.raises(DigestMismatch, match="apt's index says 0000"):
+        read_deb(str(good), "0" * 64)
+    bad = tmp_path / "bad.deb"
+    bad.write_bytes(b"!<arch>\ngarbage")
+    with pytest.raises(DigestMismatch):
+        read_deb(str(bad), "0" * 64)
+    import hashlib
+    assert read_deb(str(good), hashlib.sha256(good.read_bytes()).hexdigest()).roms
