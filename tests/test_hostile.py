@@ -801,3 +801,18 @@ def test_bytes_that_do_not_hash_as_promised_are_refused(tmp_path: Path) -> None:
         read_deb(str(bad), "0" * 64)
     import hashlib
     assert read_deb(str(good), hashlib.sha256(good.read_bytes()).hexdigest()).roms
+
+
+def test_a_one_letter_prefix_pairs_alike_in_check_and_qemu_config(tmp_path: Path) -> None:
+    """generate --prefix a makes aefi-virtio.rom: check and qemu-config pair it by one rule."""
+    old = _rom_dir(tmp_path, "old", {"efi-virtio.rom": GOOD_256K})
+    new = _rom_dir(tmp_path, "new", {"aefi-virtio.rom": GOOD_256K})
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ipxe_compat", *argv], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, check=False)
+    checked = run("check", old, new, "--json")
+    assert checked.returncode == 0, checked.stderr
+    assert [r["verdict"] for r in json.loads(checked.stdout)["roms"]] == ["ok"]
+    mapped = run("qemu-config", new)
+    assert "virtio-net-pci.romfile=aefi-virtio.rom" in mapped.stdout, mapped.stderr
