@@ -125,7 +125,7 @@ def test_an_invalid_rom_of_the_right_size_is_a_problem() -> None:
     assert [row["verdict"] for row in outcome.data["roms"]] == ["ok"]
     problem = "n/efi-virtio.rom: offset 0x800: no option ROM signature 55 aa (found ff ff)"
     assert outcome.problems == (problem,)
-    guarded = guard_roms(new, ["efi-*.rom=256k"])
+    guarded = guard_roms(new, [parse_expectation("efi-*.rom=256k")])
     assert guarded.problems == outcome.problems
     assert (outcome.data["old"], outcome.data["new"]) == ("o", "n")
 
