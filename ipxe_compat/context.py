@@ -12,14 +12,17 @@ from dataclasses import dataclass, field
 from . import __version__, fields
 from .copyright import Statement, gather
 from .errors import UsageError
-from .naming import OriginCopyright, PackageOptions, built_from, package_identity
+from .naming import OriginCopyright, PackageOptions, built_from, orig_top, package_identity
 from .plan import CompatRom, PlanOptions, used_origins
 from .qemu_devices import devices_for
 from .recipe import InputRecord, Recipe
 from .sizes import size_label
 from .sources import Origin, RomSet
+from .targets import Target, target_of
 
-STANDARDS_VERSION = "4.6.2"  # the newest bookworm's lintian knows; newer is a warning there
+#: Where debian/rules makes the compat ROMs from the pristine ones (removed by dh_clean).
+BUILD_DIR = "compat-roms"
+
 HOMEPAGE = "https://ipxe.org/"
 
 
@@ -37,6 +40,34 @@ class ManifestEntry:
     origin_version: str
     origin_path: str
     devices: tuple[str, ...]
+
+    @property
+    def padding(self) -> int:
+        """Bytes appended to the original: 0 when it already had the size (carried unchanged)."""
+        return self.size - self.origin_size
+
+
+@dataclass(frozen=True)
+class PristineRom:
+    """A ROM of the orig tarball: exactly the origin's file, at its path there."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class OriginInfo:
+    """An input as README.source names it, so anyone can fetch it again and compare."""
+
+    label: str  # "ipxe-qemu 1.0.0+git-20190125.36a4c85-5.1", or the path given
+    file_name: str  # ipxe-qemu_1.0.0+git-20190125.36a4c85-5.1_all.deb
+    kind: str  # deb, dir or rom
+    sha256: str
+    package: str | None
+    version: str | None
+    source: str  # the source package the ROMs were built from, and its version
+    source_version: str
 
 
 @dataclass(frozen=True)
@@ -64,8 +95,12 @@ class PackageContext:
     changes: tuple[str, ...]
     copyright: Statement
     recipe: Recipe
+    target: Target
+    origins: tuple[OriginInfo, ...]
+    pristine: tuple[PristineRom, ...]
+    orig_top: str
+    build_dir: str = BUILD_DIR
     tool_version: str = __version__
-    standards_version: str = STANDARDS_VERSION
     homepage: str = HOMEPAGE
     globs: tuple[str, ...] = field(default=())
 
@@ -78,8 +113,31 @@ class PackageContext:
 
     @property
     def rom_glob(self) -> str:
-        """The pattern matching every ROM of the package (debian/copyright, overrides)."""
+        """The pattern matching every ROM the binary package installs."""
         return f"{self.prefix}*.rom"
+
+    @property
+    def pristine_globs(self) -> tuple[str, ...]:
+        """DEP-5 patterns matching exactly the ROMs of the source (``usr/lib/ipxe/qemu/*.rom``)."""
+        dirs = dict.fromkeys(rom.path.rpartition("/")[0] for rom in self.pristine)
+        return tuple(f"{d}/*.rom" if d else "*.rom" for d in dirs)
+
+    @property
+    def pad_octal(self) -> str:
+        """The pad byte as tr(1) spells it after a backslash: ``377`` for 0xff."""
+        return f"{self.recipe.pad_byte:03o}"
+
+    @property
+    def standards_version(self) -> str:
+        return self.target.standards_version
+
+    @property
+    def padded_roms(self) -> tuple[ManifestEntry, ...]:
+        return tuple(rom for rom in self.roms if rom.padding)
+
+    @property
+    def unchanged_roms(self) -> tuple[ManifestEntry, ...]:
+        return tuple(rom for rom in self.roms if not rom.padding)
 
 
 def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanOptions,
@@ -95,11 +153,11 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
     labels = tuple(dict.fromkeys(o.label for o in origins))
     roms = tuple(_manifest_entry(rom) for rom in plan)
     changes = tuple(fields.text_line(m, "changelog entry") for m in options.messages) or (
-        _default_change(roms, labels, plan_options, options.install_dir, label),
-    )
+        _default_change(roms, labels, plan_options, options.install_dir, label))
     maintainer = fields.maintainer(options.maintainer)
     distribution = fields.distribution(options.distribution)
     urgency = fields.urgency(options.urgency)
+    target = target_of(distribution)
     install_dir = fields.install_dir(options.install_dir)
     prefix = fields.prefix(plan_options.effective_prefix)
     recipe = Recipe(
@@ -147,8 +205,18 @@ def build_context(plan: Sequence[CompatRom], romset: RomSet, plan_options: PlanO
         changes=changes,
         copyright=gather(copyrights),
         recipe=recipe,
+        target=target,
+        origins=tuple(_origin_info(o, options) for o in romset.origins),
+        pristine=tuple(PristineRom(rom.path, rom.size, rom.sha256) for rom in romset.roms),
+        orig_top=orig_top(romset.origins, options, identity.upstream_version),
         globs=plan_options.globs,
     )
+
+
+def _origin_info(origin: Origin, options: PackageOptions) -> OriginInfo:
+    source, source_version = built_from(origin, options)
+    return OriginInfo(origin.label, origin.input_name, origin.kind, origin.sha256, origin.package,
+                      origin.version, source, source_version)
 
 
 def _built_using(origins: Sequence[Origin], options: PackageOptions) -> str:
@@ -186,9 +254,21 @@ def _manifest_entry(rom: CompatRom) -> ManifestEntry:
 
 
 def _default_change(roms: Sequence[ManifestEntry], labels: Sequence[str], plan_options: PlanOptions,
-                    install_dir: str, label: str) -> str:
-    how = (f"padded to {label} with {plan_options.pad_byte:#04x}" if plan_options.pad
-           else "copied unchanged")
-    return (f"Keep {len(roms)} ROMs of {', '.join(labels)} ({', '.join(plan_options.globs)}), "
-            f"{how}, as {install_dir}/{plan_options.effective_prefix}*.rom for QEMU live "
-            "migration from hosts that still run them.")
+                    install_dir: str, label: str) -> tuple[str, ...]:
+    """The first entry's words, per ROM what was done to its bytes (README.Debian says the same)."""
+    lines = [(f"Keep {len(roms)} ROMs of {', '.join(labels)} ({', '.join(plan_options.globs)}) "
+              f"as {install_dir}/{plan_options.effective_prefix}*.rom for QEMU live migration "
+              "from hosts that still run them; the orig tarball holds that package's ROMs "
+              "unchanged.")]
+    padded = [rom for rom in roms if rom.padding]
+    unchanged = [rom for rom in roms if not rom.padding]
+    if padded:
+        lines.append(f"debian/rules pads to {label} ({plan_options.size} bytes) with "
+                     f"{plan_options.pad_byte:#04x}: "
+                     + ", ".join(f"{rom.name} (+{rom.padding} bytes)" for rom in padded) + ".")
+    if unchanged:
+        why = "already" if plan_options.pad else "--copy, unpadded:"
+        sizes = sorted({rom.size for rom in unchanged})
+        lines.append(f"Carried unchanged ({why} {' or '.join(map(str, sizes))} bytes): "
+                     + ", ".join(rom.name for rom in unchanged) + ".")
+    return tuple(lines)

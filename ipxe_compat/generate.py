@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import SourceError, UsageError
-from .naming import Identity, OriginCopyright, PackageOptions, package_identity
+from .naming import Identity, OriginCopyright, PackageOptions, orig_top, package_identity
 from .output import Entry, orig_tarball, prepare_outdir, staging, write_file, write_tree
 from .plan import CompatRom, PlanOptions, make_plan, used_origins
 from .sources import RomSet, read_sources
@@ -75,13 +75,15 @@ def generate(sources: Sequence[str], outdir: Path, plan_options: PlanOptions,
     """Generate the compat source package from ``sources`` into ``outdir``."""
     romset = romset or read_sources(sources)
     roms = make_plan(romset, plan_options)
-    layout = Layout.of(package_identity(used_origins(roms), plan_options, options))
+    identity = package_identity(used_origins(roms), plan_options, options)
+    layout = Layout.of(identity)
     prepare_outdir(outdir, layout.names(build_source), force)
-    rom_entries = [Entry(rom.name, rom.data, 0o644, rom.original.mtime) for rom in roms]
+    rom_entries = pristine_entries(romset)
+    top = orig_top(romset.origins, options, identity.upstream_version)
     # xz dominates the run and releases the GIL: compress (single-threaded, so the bytes are
     # stable) while the heavy modules load and debian/ is rendered
     with ThreadPoolExecutor(max_workers=1) as pool:
-        compressing = pool.submit(orig_tarball, layout.tree, rom_entries)
+        compressing = pool.submit(orig_tarball, top, rom_entries)
         from .context import build_context
         from .render import render_debian
 
@@ -106,6 +108,14 @@ def generate(sources: Sequence[str], outdir: Path, plan_options: PlanOptions,
         tree=outdir / layout.tree,
         built=tuple(outdir / name for name in built),
     )
+
+
+def pristine_entries(romset: RomSet) -> list[Entry]:
+    """The upstream part of the source: every ROM of every source, byte for byte, at its path in
+    the origin package (``usr/lib/ipxe/qemu/efi-virtio.rom``; a directory's or a file's ROMs by
+    name) with the origin's mtime. Nothing here depends on an option, so a change of --roms,
+    --size, --prefix, --pad-byte or --copy, or a later revision, keeps the very orig tarball."""
+    return [Entry(rom.path, rom.data, 0o644, rom.mtime) for rom in romset.roms]
 
 
 def regenerate(recipe_path: Path, sources: Sequence[str], outdir: Path, *, force: bool = False,

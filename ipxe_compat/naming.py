@@ -97,6 +97,12 @@ def built_from(origin: Origin, options: PackageOptions) -> tuple[str, str]:
     return name, version
 
 
+def orig_top(origins: Sequence[Origin], options: PackageOptions, upstream_version: str) -> str:
+    """The orig tarball's top directory, named after what it holds (``ipxe-1.0.0+git-...``):
+    the origin's source and upstream version, not this package's name, which --size changes."""
+    return f"{built_from(origins[0], options)[0]}-{upstream_version}"
+
+
 def _default_version(origins: Sequence[Origin], options: PackageOptions) -> str:
     versions = {built_from(origin, options)[1] for origin in origins}
     upstreams = {fields.any_version(v).upstream_version for v in versions}

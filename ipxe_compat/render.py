@@ -76,7 +76,7 @@ def render_debian(ctx: PackageContext, previous_changelog: str | None = None) ->
     continued = dataclasses.replace(ctx.recipe, continued=previous_changelog is not None)
     out[recipe.PATH] = recipe.render(continued).encode("utf-8")
     out["debian/copyright"] = render_copyright(
-        ctx.copyright, ctx.rom_glob, ctx.origin_labels, _debian_holder(ctx)
+        ctx.copyright, ctx.pristine_globs, ctx.origin_labels, _debian_holder(ctx)
     ).encode("utf-8")
     return {
         path: OutputFile(data, 0o755 if path in EXECUTABLE else 0o644)

@@ -1,6 +1,6 @@
 """End to end on Debian's real bookworm ipxe-qemu, with the real Debian tools.
 
-generate -> dpkg-source -> dpkg-buildpackage -> lintian, then install beside ipxe-qemu with
+generate -> dpkg-source -> dpkg-buildpackage (lintian per target: test_targets.py), then install beside ipxe-qemu with
 dpkg --root. Under CI=true a missing tool or package fails these tests instead of skipping them.
 """
 
@@ -50,7 +50,8 @@ def built(bookworm_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The generated source package, built from source with --build-source and dpkg-buildpackage."""
     require_tool("dpkg-source", "dpkg-genchanges", "dpkg-buildpackage", "dh", "fakeroot")
     out = tmp_path_factory.mktemp("built") / "out"
-    generate(bookworm_deb, out, "--build-source")
+    # built here, on bookworm, so it targets bookworm (unstable's debhelper compat 14 is not here)
+    generate(bookworm_deb, out, "--build-source", "--distribution", "bookworm")
     sh("dpkg-buildpackage", "-us", "-uc", cwd=out / TREE)
     return out
 
@@ -84,19 +85,11 @@ def test_deb_holds_exactly_the_padded_efi_roms(built: Path, bookworm_deb: Path) 
         assert set(data[len(original):]) == {0xFF}
 
 
-def test_lintian_clean(built: Path) -> None:
-    require_tool("lintian")
-    result = sh("lintian", "--pedantic", "-I", "-E", "--fail-on", "error,warning", DSC, DEB,
-                cwd=built, check=False)
-    tags = [line for line in result.stdout.splitlines() if line[:2] in ("E:", "W:")]
-    assert tags == [] and result.returncode == 0, explain(result)
-
-
 def test_corrupted_rom_fails_the_build(bookworm_deb: Path, tmp_path: Path) -> None:
     require_tool("dpkg-buildpackage", "dh", "fakeroot")
     out = tmp_path / "out"
-    generate(bookworm_deb, out)
-    rom = out / TREE / "256k-efi-virtio.rom"
+    generate(bookworm_deb, out, "--distribution", "bookworm")
+    rom = out / TREE / "usr/lib/ipxe/qemu/efi-virtio.rom"  # the pristine ROM the build pads
     data = bytearray(rom.read_bytes())
     data[1000] ^= 0x01
     rom.write_bytes(bytes(data))
@@ -157,8 +150,14 @@ def test_zstd_repacked_package_generates_the_same_output(bookworm_deb: Path, tmp
     generate(zst, tmp_path / "from-zst")
     xz, zstd = _digests(tmp_path / "from-xz"), _digests(tmp_path / "from-zst")
     recipe = f"{TREE}/debian/ipxe-compat.recipe"
-    assert {k: v for k, v in xz.items() if k != recipe} == {
-        k: v for k, v in zstd.items() if k != recipe}
+    readme = f"{TREE}/debian/README.source"
+    assert {k: v for k, v in xz.items() if k not in (recipe, readme)} == {
+        k: v for k, v in zstd.items() if k not in (recipe, readme)}
+    # README.source names the input .deb by its sha256, and only that differs
+    assert [(a, b) for a, b in zip((tmp_path / "from-xz" / readme).read_text().splitlines(),
+                                   (tmp_path / "from-zst" / readme).read_text().splitlines())
+            if a != b] == [(f"    sha256:     {hashlib.sha256(bookworm_deb.read_bytes()).hexdigest()}",
+                            f"    sha256:     {hashlib.sha256(zst.read_bytes()).hexdigest()}")]
     # the recipe records each input's own sha256, and only that differs
     lines = [(a, b) for a, b in zip((tmp_path / "from-xz" / recipe).read_text().splitlines(),
                                     (tmp_path / "from-zst" / recipe).read_text().splitlines())

@@ -1,0 +1,127 @@
+"""Upload-ready for the target's Debian: each target's own lintian, a pristine orig tarball.
+
+A package for unstable is built and judged in a sid root (sid's debhelper and lintian, made once
+with mmdebstrap and cached, see tests/roots.py); one for bookworm on this bookworm host. Both with
+``lintian --pedantic -I -E``: no E: or W:, no unused override, no alien tag, for bookworm's,
+trixie's and sid's ipxe-qemu as origin. The orig tarball holds the origin's ROMs byte for byte at
+their paths in the origin .deb (unpacked with dpkg-deb) and stays the same across option changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import lzma
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ipxe_compat.targets import TARGETS
+from tests.conftest import require_tool
+from tests.roots import Root, RootSpec, ensure_root
+from tests.tools import explain, run
+
+pytestmark = pytest.mark.integration
+
+#: a date after sid's Standards-Version 4.7.4 was released: an older changelog date is
+#: lintian's timewarp-standards-version warning (a real upload is dated now)
+ENV = {"DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
+       "SOURCE_DATE_EPOCH": "1790000000"}
+ORIGINS = ["bookworm_deb", "trixie_deb", "sid_deb"]
+LINTIAN = ["lintian", "--pedantic", "-I", "-E", "--fail-on", "error,warning"]
+BUILD_AND_LINT = (
+    'set -e; cd "$1"; cd ./*/; dpkg-buildpackage -us -uc >../build.log 2>&1 || '
+    '{ tail -30 ../build.log; exit 1; }; cd ..; '
+    'exec lintian --pedantic -I -E --fail-on error,warning ./*.dsc ./*.deb ./*.changes')
+
+
+def generate(deb: Path, out: Path, *options: str) -> Path:
+    run([sys.executable, "-m", "ipxe_compat", "generate", deb, "-o", out, "--build-source",
+         *options], cwd=out.parent, env=ENV)
+    return out
+
+
+def problems(output: str) -> list[str]:
+    """What blocks an upload: errors, warnings, overrides that match nothing, unknown tags."""
+    return [line for line in output.splitlines()
+            if line[:2] in ("E:", "W:") or "unused-override" in line or "alien-tag" in line]
+
+
+@pytest.fixture(scope="module")
+def sid_root() -> Root:
+    require_tool("mmdebstrap", "unshare")
+    return ensure_root(RootSpec("sid", ("lintian", "debhelper"), variant="buildd"))
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_unstable_package_is_clean_under_sids_lintian(sid_root: Root, origin: str, tmp_path: Path,
+                                                      request: pytest.FixtureRequest) -> None:
+    out = generate(request.getfixturevalue(origin), tmp_path / "out")  # default: unstable
+    control = next(out.glob("*/debian/control")).read_text()
+    assert "debhelper-compat (= 14)" in control and "Standards-Version: 4.7.4" in control
+    assert "Priority:" not in control and "Rules-Requires-Root:" not in control
+    result = sid_root.run(["/bin/sh", "-c", BUILD_AND_LINT, "lint", str(out)], shares=[tmp_path],
+                          check=False)
+    assert result.returncode == 0 and problems(result.stdout) == [], explain(result)
+    version = sid_root.run(["lintian", "--version"]).stdout.split()[-1].lstrip("v")
+    assert version == TARGETS[0].lintian  # the row was checked with this very lintian
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_bookworm_package_is_clean_under_bookworms_lintian(origin: str, tmp_path: Path,
+                                                           request: pytest.FixtureRequest) -> None:
+    require_tool("lintian", "dpkg-buildpackage", "dh")
+    out = generate(request.getfixturevalue(origin), tmp_path / "out", "--distribution", "bookworm")
+    (tree,) = out.glob("*/debian")
+    run(["dpkg-buildpackage", "-us", "-uc"], cwd=tree.parent, env=ENV)
+    result = run([*LINTIAN, *sorted(out.glob("*.dsc")), *sorted(out.glob("*.deb")),
+                  *sorted(out.glob("*.changes"))], cwd=out, check=False)
+    assert result.returncode == 0 and problems(result.stdout) == [], explain(result)
+
+
+def _orig(out: Path) -> Path:
+    (orig,) = out.glob("*.orig.tar.xz")
+    return orig
+
+
+def _members(orig: Path) -> dict[str, str]:
+    """sha256 of every regular file, by path below the top directory."""
+    with tarfile.open(fileobj=io.BytesIO(lzma.decompress(orig.read_bytes()))) as tar:
+        return {m.name.split("/", 1)[1]: hashlib.sha256(tar.extractfile(m).read()).hexdigest()
+                for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("origin", ["bookworm_deb", "trixie_deb"])
+def test_orig_tarball_is_the_origin_roms_whatever_the_options(
+        origin: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    require_tool("dpkg-deb", "dpkg-source")
+    deb: Path = request.getfixturevalue(origin)
+    unpacked = tmp_path / "deb"
+    run(["dpkg-deb", "-x", deb, unpacked], cwd=tmp_path)
+    archive = {str(p.relative_to(unpacked)): hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in unpacked.rglob("*.rom") if p.is_file() and not p.is_symlink()}
+    assert len(archive) == 16
+    first = generate(deb, tmp_path / "first")
+    assert _members(_orig(first)) == archive  # every ROM, same bytes, same path, nothing else
+    changelog = next(first.glob("*/debian/changelog"))
+    name = "--source-name", "ipxe-qemu-256k-compat"  # --size would change the default name
+    others = {
+        "selection-prefix-pad-byte": ("--roms", "efi-virtio.rom", "--roms", "pxe-*.rom",
+                                      "--prefix", "compat-256k-", "--pad-byte", "0", *name),
+        "size-copy-bookworm": ("--size", "512k", "--copy", "--distribution", "bookworm", *name),
+        "next-revision": ("--changelog-from", str(changelog), "--newversion",
+                          changelog.read_text().split("(", 1)[1].split(")")[0][:-1] + "2"),
+    }
+    digest = hashlib.sha256(_orig(first).read_bytes()).hexdigest()
+    for label, options in others.items():
+        out = generate(deb, tmp_path / label, *options)
+        assert hashlib.sha256(_orig(out).read_bytes()).hexdigest() == digest, label
+        assert _orig(out).name == _orig(first).name
+    # only debian/ changed: dpkg-source built each against that very orig tarball
+    rules = {label: next((tmp_path / label).glob("*/debian/rules")).read_text()
+             for label in others}
+    assert "compat-roms/compat-256k-efi-virtio.rom" in rules["selection-prefix-pad-byte"]
+    assert "tr '\\000' '\\000'" in rules["selection-prefix-pad-byte"]
+    assert "head -c" not in rules["size-copy-bookworm"]
