@@ -24,6 +24,7 @@ from debian.debfile import DebFile
 from ipxe_compat.sources import read_source
 from tests import factory
 from tests.conftest import require_tool
+from tests.roots import RootSpec, ensure_root
 from tests.tools import explain, run
 
 pytestmark = pytest.mark.integration
@@ -218,3 +219,19 @@ def test_autopkgtest_of_the_built_package_passes(built: Path) -> None:
     assert result.returncode == 0, explain(result)
     assert "ok: virtio-net-pci: migrated from a 249344-byte ROM to 256k-efi-virtio.rom" in result.stdout
     assert "command1             PASS" in result.stdout
+
+
+def test_piuparts_installs_and_purges_the_built_package(built: Path) -> None:
+    """Debian's piuparts in a minimal bookworm root (cached, tests/roots.py): install, remove,
+    purge, and no file left behind or touched outside the package. No --ignore is needed. The
+    upgrade test is skipped by piuparts itself: the archive has no earlier version to upgrade
+    from."""
+    require_tool("piuparts", "mmdebstrap")
+    base = ensure_root(RootSpec("bookworm", variant="minbase"))
+    # --existing-chroot copies the cached root; --keep-sources-list keeps its mirror line,
+    # --no-check-valid-until because that mirror is a frozen snapshot
+    result = sh("piuparts", f"--existing-chroot={base.path}", "--distribution=bookworm",
+                "--keep-sources-list", "--no-check-valid-until", built / DEB, cwd=built,
+                check=False)
+    assert result.returncode == 0, explain(result)
+    assert "PASS: All tests." in result.stdout + result.stderr

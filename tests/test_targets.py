@@ -125,3 +125,47 @@ def test_orig_tarball_is_the_origin_roms_whatever_the_options(
     assert "compat-roms/compat-256k-efi-virtio.rom" in rules["selection-prefix-pad-byte"]
     assert "tr '\\000' '\\000'" in rules["selection-prefix-pad-byte"]
     assert "head -c" not in rules["size-copy-bookworm"]
+
+
+@pytest.mark.parametrize("origin", ["trixie_deb", "sid_deb"])
+def test_copyright_keeps_every_choice_and_holder_of_the_origin(
+        origin: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The origin's ``BSD-3-clause or GPL-2`` stays a choice: a whole ``, and``-separated group of
+    the ROMs' License field (DEP-5: ``and`` binds tighter unless after a comma)."""
+    require_tool("dpkg-deb")
+    deb: Path = request.getfixturevalue(origin)
+    unpacked = tmp_path / "deb"
+    run(["dpkg-deb", "-x", deb, unpacked], cwd=tmp_path)
+    source = (unpacked / "usr/share/doc/ipxe-qemu/copyright").read_text()
+    choices = {" ".join(line.split()[1:]) for line in source.splitlines()
+               if line.startswith("License:") and " or " in line}
+    assert {"BSD-3-clause or GPL-2", "MPL-1.1 or GPL-2"} <= choices
+    out = generate(deb, tmp_path / "out")
+    written = next(out.glob("*/debian/copyright")).read_text()
+    (roms,) = [p for p in written.split("\n\n") if p.startswith("Files: usr/share/qemu/*.rom")]
+    license_line = next(line for line in roms.splitlines() if line.startswith("License: "))
+    groups = license_line.removeprefix("License: ").split(", and ")
+    assert choices <= set(groups), license_line
+    assert all(" or " not in group for group in groups[:1])  # the plain licences come first
+    holders = {line.removeprefix("Copyright:").strip() for line in source.splitlines()
+               if line.startswith("Copyright:") and "no copyright" not in line.lower()}
+    assert {h for h in holders if h} <= {line.strip().removeprefix("Copyright:").strip()
+                                          for line in roms.splitlines()}
+
+
+def test_words_match_the_bytes(bookworm_deb: Path, trixie_deb: Path, tmp_path: Path) -> None:
+    """trixie's EFI ROMs are already 262144 bytes: nothing is padded, and nothing says so."""
+    trixie = generate(trixie_deb, tmp_path / "trixie")
+    readme = next(trixie.glob("*/debian/README.Debian")).read_text()
+    changelog = next(trixie.glob("*/debian/changelog")).read_text()
+    assert "padded" not in readme.replace("none needed padding", "")
+    assert readme.count("carried unchanged") == 8
+    assert "Carried unchanged (already 262144 bytes): 256k-efi-e1000.rom," in changelog
+    assert "pads" not in changelog
+    bookworm = generate(bookworm_deb, tmp_path / "bookworm")
+    readme = " ".join(next(bookworm.glob("*/debian/README.Debian")).read_text().split())
+    changelog = " ".join(next(bookworm.glob("*/debian/changelog")).read_text().split())
+    # efi-virtio.rom is 249344 bytes: 12800 bytes of padding
+    assert ("256k-efi-virtio.rom from usr/lib/ipxe/qemu/efi-virtio.rom (249344 bytes), padded "
+            "with 12800 bytes of 0xff to 262144 bytes") in readme
+    assert "256k-efi-virtio.rom (+12800 bytes)" in changelog and "unchanged (" not in changelog
