@@ -169,3 +169,21 @@ def test_words_match_the_bytes(bookworm_deb: Path, trixie_deb: Path, tmp_path: P
     assert ("256k-efi-virtio.rom from usr/lib/ipxe/qemu/efi-virtio.rom (249344 bytes), padded "
             "with 12800 bytes of 0xff to 262144 bytes") in readme
     assert "256k-efi-virtio.rom (+12800 bytes)" in changelog and "unchanged (" not in changelog
+
+
+def test_readme_source_check_against_the_archive_works(bookworm_deb: Path, tmp_path: Path) -> None:
+    """README.source's commands, run as written (the .deb comes from the test cache instead of
+    apt-get download), confirm every ROM of the orig tarball against the archive's package."""
+    require_tool("dpkg-deb", "sha256sum")
+    out = generate(bookworm_deb, tmp_path / "out")
+    text = next(out.glob("*/debian/README.source")).read_text()
+    section = text.split("Checking the orig tarball against the archive\n", 1)[1].split("\n\n")[0]
+    commands = [line.strip() for line in section.splitlines()
+                if not line.strip().startswith("apt-get download")]
+    work = tmp_path / "check"
+    work.mkdir()
+    (work / bookworm_deb.name).write_bytes(bookworm_deb.read_bytes())
+    (work / _orig(out).name).write_bytes(_orig(out).read_bytes())
+    result = run(["sh", "-ec", "\n".join(commands)], cwd=work)
+    assert result.stdout.count(": OK") == 16 and "FAILED" not in result.stdout
+    assert hashlib.sha256(bookworm_deb.read_bytes()).hexdigest() in result.stdout
