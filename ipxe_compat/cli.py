@@ -466,12 +466,14 @@ def _print_generated(result: GenerateResult, as_json: bool) -> None:
             ],
         })
         return
-    click.echo(f"{ctx.source} {ctx.version}: {len(result.roms)} ROMs "
-               f"({'padded to ' + ctx.size_label if ctx.padded else 'copied'}), "
+    padded = sum(1 for rom in ctx.roms if rom.padding)
+    click.echo(f"{ctx.source} {ctx.version} for {ctx.distribution}: {len(ctx.roms)} ROMs "
+               f"({padded} padded to {ctx.size_label}, {len(ctx.roms) - padded} unchanged), "
                f"Built-Using: {ctx.built_using}")
-    for rom in result.roms:
-        click.echo(f"  {ctx.install_dir}/{rom.name}  {rom.size} bytes  "
-                   f"(from {rom.original.name}, {rom.original.size} bytes)")
+    for entry in ctx.roms:
+        how = (f"+{entry.padding} bytes of {entry.pad_byte}" if entry.padding else "unchanged")
+        click.echo(f"  {ctx.install_dir}/{entry.name}  {entry.size} bytes  "
+                   f"(from {entry.origin_path}, {entry.origin_size} bytes, {how})")
     click.echo(f"wrote {result.orig_tarball}")
     click.echo(f"wrote {result.tree}/")
     for path in result.built:
@@ -479,4 +481,6 @@ def _print_generated(result: GenerateResult, as_json: bool) -> None:
     click.echo("next:")
     if result.built:
         click.echo(f"  debsign {result.built[-1]} && dput {result.built[-1]}")
-    click.echo(f"  cd {result.tree} && dpkg-buildpackage -us -uc")
+    click.echo(f"  cd {result.tree} && dpkg-buildpackage -us -uc    # with {ctx.distribution}'s "
+               f"debhelper (compat {ctx.target.debhelper_compat}), e.g. in sbuild -d "
+               f"{ctx.distribution}")

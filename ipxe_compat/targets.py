@@ -64,10 +64,10 @@ TARGETS: tuple[Target, ...] = (
            "2.143.0", "4.7.4", 14, False, False, (NO_WATCH,)),
     Target("trixie", ("trixie", "trixie-backports", "trixie-backports-sloppy", "trixie-security",
                       "trixie-proposed-updates", "stable"),
-           "2.122.0", "4.7.2", 13, True, True, (BUILT_USING, NO_WATCH, LONG_LINES)),
+           "2.122.0+deb13u1", "4.7.2", 13, True, True, (BUILT_USING, NO_WATCH, LONG_LINES)),
     Target("bookworm", ("bookworm", "bookworm-backports", "bookworm-backports-sloppy",
                         "bookworm-security", "bookworm-proposed-updates", "oldstable"),
-           "2.116.3", "4.6.2", 13, True, True, (BUILT_USING, NO_WATCH, LONG_LINES)),
+           "2.116.3+deb12u1", "4.6.2", 13, True, True, (BUILT_USING, NO_WATCH, LONG_LINES)),
 )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ipxe_compat.targets import TARGETS
+from ipxe_compat.targets import TARGETS, target_of
 from tests.conftest import require_tool
 from tests.roots import Root, RootSpec, ensure_root
 from tests.tools import explain, run
@@ -79,6 +79,8 @@ def test_bookworm_package_is_clean_under_bookworms_lintian(origin: str, tmp_path
     result = run([*LINTIAN, *sorted(out.glob("*.dsc")), *sorted(out.glob("*.deb")),
                   *sorted(out.glob("*.changes"))], cwd=out, check=False)
     assert result.returncode == 0 and problems(result.stdout) == [], explain(result)
+    version = run(["lintian", "--version"], cwd=out).stdout.split()[-1].lstrip("v")
+    assert version == target_of("bookworm").lintian  # the row was checked with this lintian
 
 
 def _orig(out: Path) -> Path:
