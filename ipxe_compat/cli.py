@@ -1,9 +1,11 @@
 """The ``ipxe-compat`` command: parse options, call one library function, map errors to exits.
 
-Heavy modules (jinja2, python-debian) are imported inside the commands that need them, so
-``--help`` stays fast. Every error is printed as one line ``ipxe-compat: error: ...`` in
-:func:`main`, the one place that maps exceptions to exit codes (cli.md): 1 = a problem was found,
-2 = bad usage or unusable input. ``--debug`` shows the traceback instead.
+Each command calls into one subsystem's face (``check``, ``package``, ``qemu``) after reading its
+sources through ``input``; their modules (and jinja2, python-debian) are imported inside the
+commands that need them, so ``--help`` stays fast. Every error is printed as one line
+``ipxe-compat: error: ...`` in :func:`main`, the one place that maps exceptions to exit codes
+(cli.md): 1 = a problem was found, 2 = bad usage or unusable input, 3 = an internal error (a bug).
+``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -17,13 +19,18 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from . import __version__
-from .errors import IpxeCompatError, UsageError
-from .sizes import bucket, size_label
+from .core.sizes import bucket, size_label
+from .errors import IpxeCompatError, SourceError, UsageError, signals_as_exceptions
 
 if TYPE_CHECKING:
-    from .generate import GenerateResult
+    from .core.outcome import Outcome
+    from .package import GenerateResult, InputFile
+
+__all__ = ["main"]
 
 PROG = "ipxe-compat"
+#: An unexpected exception: a bug, not a problem of the input (cli.md).
+EXIT_INTERNAL = 3
 _debug = False
 
 
@@ -51,10 +58,11 @@ def main(argv: list[str] | None = None, prog_name: str = PROG) -> None:
             raise
         where = f"{error.filename}: " if error.filename else ""
         _fail(f"{where}{error.strerror or error}", 2)
-    except Exception as error:  # a bug: still one line, and a way to see more
+    except Exception as error:  # a bug: still one line, its own status, and a way to see more
         if _debug:
             raise
-        _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for details)", 1)
+        _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
+              EXIT_INTERNAL)
     sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -84,7 +92,7 @@ def cli(debug: bool) -> None:
     command's options and examples.
 
     Exit status: 0 success, 1 a problem was found (invalid or oversized ROM),
-    2 bad usage or unusable input.
+    2 bad usage or unusable input, 3 an internal error (a bug: --debug shows its traceback).
     """
     global _debug
     _debug = debug
@@ -96,15 +104,15 @@ def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
-def _report(as_json: bool, data: Any, text: str, problems: list[str]) -> None:
-    """Print the result as JSON or text, then each problem as an error line; exit 1 if any."""
+def _report(outcome: Outcome, as_json: bool) -> None:
+    """Print the outcome as JSON or text, then each problem as an error line; exit 1 if any."""
     if as_json:
-        _emit_json(data)
+        _emit_json(outcome.data)
     else:
-        click.echo(text, nl=False)
-    for problem in problems:
+        click.echo(outcome.text, nl=False)
+    for problem in outcome.problems:
         click.echo(f"{PROG}: error: {problem}", err=True)
-    if problems:
+    if outcome.problems:
         sys.exit(1)
 
 
@@ -124,14 +132,10 @@ def inspect(sources: tuple[str, ...], globs: tuple[str, ...], as_json: bool) -> 
     Example:
       ipxe-compat inspect ipxe-qemu_1.0.0+git-20190125.36a4c85-5.1_all.deb --roms 'efi-*'
     """
-    from .report import inspect_romset, to_json, to_text
-    from .sources import read_sources
+    from .check import inspect_roms
+    from .input import read_sources
 
-    reports = inspect_romset(read_sources(sources), globs)
-    if not reports:
-        raise UsageError(f"--roms {' '.join(globs)} matches no ROM")
-    errors = [str(error) for report in reports for error in report.errors]
-    _report(as_json, to_json(reports), to_text(reports), errors)
+    _report(inspect_roms(read_sources(sources), globs), as_json)
 
 
 @cli.command(short_help="Find ROM size changes that break live migration (also a build guard).")
@@ -163,44 +167,23 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
 
     SOURCE is PATH.deb, DIR, PATH.rom or apt:NAME[=VERSION] (see ipxe-compat --help).
     """
-    from .sizes import parse_size
+    from .check import compare_roms, guard_roms, parse_expectation
+    from .core.sizes import parse_size
+    from .input import read_sources
 
     pinned = parse_size(romsize) if romsize else None
     if expectations:
         if len(sources) != 1 or globs:
             raise UsageError("guard mode (--expect) takes one SOURCE and no --roms")
-        _check_guard(sources[0], expectations, at_most, pinned, as_json)
+        wanted = [parse_expectation(text) for text in expectations]  # before reading SOURCE
+        _report(guard_roms(read_sources(sources), wanted, at_most, pinned), as_json)
         return
     if at_most:
         raise UsageError("--at-most goes with --expect")
     if len(sources) != 2:
         raise UsageError(f"compare mode takes two sources, OLD and NEW (got {len(sources)})")
-    _check_compare(sources[0], sources[1], globs, pinned, as_json)
-
-
-def _check_guard(source: str, expectations: tuple[str, ...], at_most: bool, romsize: int | None,
-                 as_json: bool) -> None:
-    from .compare import guard, guard_json, guard_table, parse_expectation
-    from .sources import read_sources
-
-    wanted = [parse_expectation(text) for text in expectations]
-    rows = guard(read_sources([source]), wanted, at_most, romsize)
-    problems = [f"{row.rom.location}: in the {size_label(row.bucket)} bucket, expected "
-                f"{'at most ' if at_most else ''}{size_label(row.expected)}"
-                for row in rows if not row.ok]
-    _report(as_json, guard_json(rows, at_most), guard_table(rows, at_most), problems)
-
-
-def _check_compare(old: str, new: str, globs: tuple[str, ...], romsize: int | None,
-                   as_json: bool) -> None:
-    from .compare import Verdict, compare, compare_json, compare_table
-    from .sources import read_sources
-
-    rows = compare(read_sources([old]), read_sources([new]), globs, romsize)
-    problems = [f"{row.name}: QEMU bucket changes from {size_label(row.old_bucket or 0)} to "
-                f"{size_label(row.new_bucket or 0)}, which breaks live migration"
-                for row in rows if row.verdict == Verdict.BREAKS]
-    _report(as_json, compare_json(rows, old, new), compare_table(rows), problems)
+    old, new = (read_sources([source]) for source in sources)
+    _report(compare_roms(old, new, globs, pinned), as_json)
 
 
 @cli.command("qemu-config", short_help="Print QEMU -global flags, libvirt XML or C compat entries for the ROMs.")
@@ -230,13 +213,13 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, install_dir: 
       ipxe-compat qemu-config ipxe-qemu-256k-compat-efi-roms_*.deb
       ipxe-compat qemu-config build/ipxe-qemu-256k-compat-*/ --format c --machine-compat 7_2
     """
-    from . import fields
-    from .qemu_config import mappings, probe_romfiles, render
-    from .qemu_devices import DEFAULT_ROMFILE
-    from .sources import read_sources
+    from .core import fields
+    from .core.devices import DEFAULT_ROMFILE
+    from .input import read_sources
+    from .qemu import probe_romfiles, qemu_config
 
-    if machine_compat is not None and not machine_compat.replace("_", "").isdigit():
-        raise UsageError(f"--machine-compat {machine_compat!r} is not of the form 7_2")
+    if machine_compat is not None:  # before QEMU is asked anything
+        fields.machine_compat(machine_compat)
     if install_dir is not None:
         fields.install_dir(install_dir)
     table = dict(DEFAULT_ROMFILE)
@@ -247,8 +230,8 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, install_dir: 
             if not fallback_builtin:
                 raise
             click.echo(f"{PROG}: warning: {error}; using the built-in table", err=True)
-    romset = read_sources([source])
-    click.echo(render(mappings(romset, table, install_dir), fmt, machine_compat), nl=False)
+    click.echo(qemu_config(read_sources([source]), fmt, machine_compat, install_dir, table),
+               nl=False)
 
 
 @cli.command("verify-migration", short_help="Migrate paused guests between two ROM sets with a real QEMU.")
@@ -275,16 +258,13 @@ def verify_migration(source: str, target: str, qemu_binary: str, devices: tuple[
     Example: the old ROMs migrate to the compat ROMs, not to the grown ones:
       ipxe-compat verify-migration ipxe-qemu_<old>_all.deb ipxe-qemu-256k-compat-efi-roms_*.deb
     """
-    from .migration import plan_cases, results_json, results_table, verify
-    from .output import signals_as_exceptions
-    from .sources import read_sources
+    from .input import read_sources
+    from .qemu import verify_migration as verify
 
-    cases = plan_cases(read_sources([source]), read_sources([target]), devices)
-    with signals_as_exceptions():
-        results = verify(qemu_binary, cases, timeout, jobs)
-    problems = [f"{r.case.device}: {r.case.source.name} -> {r.case.target.name}: "
-                f"migration {r.status}: {r.error}" for r in results if not r.ok]
-    _report(as_json, results_json(results), results_table(results), problems)
+    old, new = read_sources([source]), read_sources([target])
+    with signals_as_exceptions():  # SIGTERM reaps the QEMUs as Ctrl-C does
+        outcome = verify(old, new, qemu_binary, devices, timeout, jobs)
+    _report(outcome, as_json)
 
 
 def _default_maintainer() -> str:
@@ -296,22 +276,26 @@ def _default_maintainer() -> str:
     raise UsageError("no maintainer: give --maintainer 'Name <email>' or set DEBFULLNAME and DEBEMAIL")
 
 
-def _default_epoch() -> int:
+def _default_date() -> str:
+    """``@$SOURCE_DATE_EPOCH``, else the clock: the one place generate reads the time."""
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if value is None:
-        return int(time.time())
+        return f"@{int(time.time())}"
     if not value.isdigit():
         raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds")
-    return int(value)
+    return f"@{value}"
 
 
-def _read_text(path: str | None, what: str) -> str | None:
+def _read_file(path: str | None, what: str) -> InputFile | None:
+    """A file an option names, read here at the boundary: nothing below reads option files."""
+    from .package import InputFile
+
     if path is None:
         return None
     try:
-        return Path(path).read_text("utf-8")
+        return InputFile(path, Path(path).read_text("utf-8"))
     except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read {what}: {error}", path=path) from error
+        raise SourceError(f"cannot read {what}: {error}", path=path) from error
 
 
 @cli.command(short_help="Generate the co-installable compat source package from old ROMs.")
@@ -386,16 +370,9 @@ def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: 
       ipxe-compat generate ipxe-qemu_1.0.0+git-20190125.36a4c85-5.1_all.deb -o build/
       cd build/ipxe-qemu-256k-compat-1.0.0+git-20190125.36a4c85 && dpkg-buildpackage -us -uc
     """
-    from .fields import parse_date
-    from .generate import generate as run_generate
-    from .generate import regenerate
-    from .naming import OriginCopyright, PackageOptions
-    from .plan import DEFAULT_GLOBS, PlanOptions, parse_pad_byte
-    from .sizes import parse_size
+    from .package import Request, generate_package, regenerate_package
 
-    copyright_text = _read_text(origin_copyright, "origin copyright")
-    origin_copy = (OriginCopyright(origin_copyright, copyright_text, origin_copyright)
-                   if origin_copyright and copyright_text is not None else None)
+    origin_copy = _read_file(origin_copyright, "origin copyright")
     if recipe is not None:
         context = click.get_current_context()
         allowed = {"sources", "outdir", "recipe", "build_source", "force", "as_json",
@@ -405,46 +382,42 @@ def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: 
                  and context.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
         if fixed:
             raise UsageError(f"the recipe fixes every option: drop {', '.join(fixed)}")
-        result = regenerate(recipe, sources, outdir, force=force, build_source=build_source,
-                            origin_copyright=origin_copy)
+        result = regenerate_package(recipe, sources, outdir, force=force,
+                                    build_source=build_source, origin_copyright=origin_copy)
         _print_generated(result, as_json)
         return
     if not sources:
         raise UsageError("give at least one SOURCE (or --recipe)")
-    plan_options = PlanOptions(
-        size=parse_size(size),
-        prefix=prefix,
-        pad=pad,
-        pad_byte=parse_pad_byte(pad_byte),
-        globs=globs or DEFAULT_GLOBS,
-    )
-    options = PackageOptions(
+    request = Request(
         maintainer=maintainer if maintainer is not None else _default_maintainer(),
-        epoch=parse_date(date) if date else _default_epoch(),
+        date=date if date is not None else _default_date(),
+        size=size,
+        roms=globs or Request.roms,
+        prefix=prefix,
+        mode="pad" if pad else "copy",
+        pad_byte=pad_byte,
+        install_dir=install_dir,
         source_name=source_name,
         package_name=package_name,
         version=newversion,
         distribution=distribution,
         urgency=urgency,
-        install_dir=install_dir,
+        messages=messages,
         origin_source=origin_source,
         origin_version=origin_version,
         origin_copyright=origin_copy,
-        messages=messages,
+        changelog_from=_read_file(changelog_from, "changelog"),
     )
-    result = run_generate(
-        sources, outdir, plan_options, options, force=force, build_source=build_source,
-        previous_changelog=_read_text(changelog_from, "changelog"),
-    )
+    result = generate_package(request, sources, outdir, force=force, build_source=build_source)
     _print_generated(result, as_json)
 
 
 def _print_generated(result: GenerateResult, as_json: bool) -> None:
     """What generate wrote, and what to do next."""
-    ctx = result.context
+    spec = result.spec
     for warning in result.warnings:
         click.echo(f"{PROG}: warning: {warning}", err=True)
-    for rom in result.roms:
+    for rom in spec.roms:
         if rom.changes_bucket:
             click.echo(f"{PROG}: warning: {rom.original.name} ({rom.original.size} bytes) is in the "
                        f"{size_label(bucket(rom.original.size))} bucket but {rom.name} is in the "
@@ -452,28 +425,29 @@ def _print_generated(result: GenerateResult, as_json: bool) -> None:
                        "QEMU ROM size", err=True)
     if as_json:
         _emit_json({
-            "source": ctx.source,
-            "package": ctx.package,
-            "version": ctx.version,
-            "built_using": ctx.built_using,
+            "source": spec.source,
+            "package": spec.package,
+            "version": spec.version,
+            "built_using": spec.built_using,
             "orig_tarball": str(result.orig_tarball),
             "tree": str(result.tree),
             "built": [str(path) for path in result.built],
             "roms": [
                 {"name": r.name, "size": r.size, "sha256": r.sha256, "origin": r.original.name,
                  "origin_size": r.original.size, "origin_sha256": r.original.sha256}
-                for r in result.roms
+                for r in spec.roms
             ],
         })
         return
-    padded = sum(1 for rom in ctx.roms if rom.padding)
-    click.echo(f"{ctx.source} {ctx.version} for {ctx.distribution}: {len(ctx.roms)} ROMs "
-               f"({padded} padded to {ctx.size_label}, {len(ctx.roms) - padded} unchanged), "
-               f"Built-Using: {ctx.built_using}")
-    for entry in ctx.roms:
-        how = (f"+{entry.padding} bytes of {entry.pad_byte}" if entry.padding else "unchanged")
-        click.echo(f"  {ctx.install_dir}/{entry.name}  {entry.size} bytes  "
-                   f"(from {entry.origin_path}, {entry.origin_size} bytes, {how})")
+    padded = sum(1 for rom in spec.roms if rom.size != rom.original.size)
+    click.echo(f"{spec.source} {spec.version} for {spec.distribution}: {len(spec.roms)} ROMs "
+               f"({padded} padded to {spec.size_label}, {len(spec.roms) - padded} unchanged), "
+               f"Built-Using: {spec.built_using}")
+    for rom in spec.roms:
+        grown = rom.size - rom.original.size
+        how = f"+{grown} bytes of {rom.pad_byte or 0:#04x}" if grown else "unchanged"
+        click.echo(f"  {spec.install_dir}/{rom.name}  {rom.size} bytes  "
+                   f"(from {rom.original.path}, {rom.original.size} bytes, {how})")
     click.echo(f"wrote {result.orig_tarball}")
     click.echo(f"wrote {result.tree}/")
     for path in result.built:
@@ -481,6 +455,6 @@ def _print_generated(result: GenerateResult, as_json: bool) -> None:
     click.echo("next:")
     if result.built:
         click.echo(f"  debsign {result.built[-1]} && dput {result.built[-1]}")
-    click.echo(f"  cd {result.tree} && dpkg-buildpackage -us -uc    # with {ctx.distribution}'s "
-               f"debhelper (compat {ctx.target.debhelper_compat}), e.g. in sbuild -d "
-               f"{ctx.distribution}")
+    click.echo(f"  cd {result.tree} && dpkg-buildpackage -us -uc    # with {spec.distribution}'s "
+               f"debhelper (compat {spec.target.debhelper_compat}), e.g. in sbuild -d "
+               f"{spec.distribution}")

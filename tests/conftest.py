@@ -5,22 +5,45 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from tests import archive
 
 IN_CI = os.environ.get("CI") == "true"
+#: Fixtures that download from Debian's archive: a test using one must be marked integration.
+ARCHIVE_FIXTURES = frozenset({"bookworm_deb", "trixie_deb", "sid_deb"})
+
+
+def _cannot(message: str) -> NoReturn:
+    """Skip locally; under CI=true what a test needs and lacks is a failure, never a skip."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def require_tool(*names: str) -> None:
     """Skip without a Debian tool locally; under CI=true a missing tool is a failure."""
     missing = [name for name in names if shutil.which(name) is None]
     if missing:
-        message = f"missing tool(s): {', '.join(missing)} (apt-get install them; see .ci/run)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        _cannot(f"missing tool(s): {', '.join(missing)} (apt-get install them; see .ci/run)")
+
+
+def require_root(why: str) -> None:
+    """Skip when not root locally; under CI=true (which runs as root) it is a failure."""
+    if os.geteuid() != 0:
+        _cannot(f"needs root: {why}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that downloads from the archive must say so (-m 'not integration' stays offline)."""
+    unmarked = [item.nodeid for item in items
+                if ARCHIVE_FIXTURES & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("integration") is None]
+    if unmarked:
+        raise pytest.UsageError("archive packages used by tests not marked integration: "
+                                + ", ".join(unmarked))
 
 
 def _fetch(version: str) -> Path:

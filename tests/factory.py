@@ -1,6 +1,6 @@
 """Build option ROMs and .deb packages in memory, byte by byte, for tests.
 
-The layouts follow the PCI Firmware spec and EFI 1.10 section 12.4 as ipxe_compat.rom documents
+The layouts follow the PCI Firmware spec and EFI 1.10 section 12.4 as ipxe_compat.core.rom documents
 them; building them here independently of the parser lets the tests catch a parser that agrees
 with itself but not with the format.
 """

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ipxe_compat.compare import (
+from ipxe_compat.check import compare_roms
+from ipxe_compat.check.compare import (
     Expectation,
     Verdict,
     compare,
@@ -15,7 +16,7 @@ from ipxe_compat.compare import (
     qemu_block,
 )
 from ipxe_compat.errors import SourceError, UsageError
-from ipxe_compat.sources import Origin, RomFile, RomSet
+from ipxe_compat.input import Origin, RomFile, RomSet
 
 
 def romset(label: str, sizes: dict[str, int]) -> RomSet:
@@ -59,6 +60,21 @@ def test_exact_name_wins_over_prefixed_one() -> None:
                    romset("n", {"efi-virtio.rom": 100, "256k-efi-virtio.rom": 262144}))
     assert [(r.name, r.new.name if r.new else None) for r in rows] == [
         ("efi-virtio.rom", "efi-virtio.rom"), ("256k-efi-virtio.rom", "256k-efi-virtio.rom")]
+    # the same-named ROM changes bucket: the prefixed old one must not hide that
+    rows = compare(romset("o", {"efi-virtio.rom": 300544, "256k-efi-virtio.rom": 262144}),
+                   romset("n", {"efi-virtio.rom": 249344}))
+    assert [(r.name, r.verdict) for r in rows] == [
+        ("efi-virtio.rom", Verdict.BREAKS), ("256k-efi-virtio.rom", Verdict.ONLY_OLD)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_tie_is_named_never_decided_by_set_order(seed: int) -> None:
+    """Two compat ROMs for one original: which pairs must not depend on hashing (PYTHONHASHSEED)."""
+    names = ["512k-efi-virtio.rom", "256k-efi-virtio.rom"]
+    new = {name: 262144 for name in (names if seed % 2 else names[::-1])}
+    with pytest.raises(SourceError, match="efi-virtio.rom pairs ambiguously with "
+                                          "256k-efi-virtio.rom and 512k-efi-virtio.rom"):
+        compare(romset("o", {"efi-virtio.rom": 249344}), romset("n", new))
 
 
 def test_romsize_pins_the_block() -> None:
@@ -74,11 +90,21 @@ def test_empty_rom_is_an_error_not_a_bucket() -> None:
     assert caught.value.exit_code == 2
 
 
-def test_roms_glob_filters_and_must_match() -> None:
+def test_roms_glob_filters_and_each_must_match() -> None:
     assert verdicts({"efi-a.rom": 1, "pxe-a.rom": 1}, {"efi-a.rom": 1, "pxe-a.rom": 1},
                     globs=("efi-*",)) == {"efi-a.rom": "ok"}
     with pytest.raises(UsageError, match="matches no ROM"):
         verdicts({"efi-a.rom": 1}, {"efi-a.rom": 1}, globs=("nothing*",))
+    with pytest.raises(UsageError, match="'typo\\*' matches no ROM"):  # though efi-* matches
+        verdicts({"efi-a.rom": 1}, {"efi-a.rom": 1}, globs=("efi-*", "typo*"))
+
+
+def test_breaking_rows_are_the_problems() -> None:
+    outcome = compare_roms(romset("o", {"efi-virtio.rom": 249344, "efi-e1000.rom": 249856}),
+                           romset("n", {"efi-virtio.rom": 300544, "efi-e1000.rom": 262144}))
+    assert outcome.problems == (
+        "efi-virtio.rom: QEMU bucket changes from 256k to 512k, which breaks live migration",)
+    assert (outcome.data["old"], outcome.data["new"]) == ("o", "n")
 
 
 def test_json_schema() -> None:

@@ -1,6 +1,9 @@
 """Fuzz the ROM parser: whatever the bytes, it returns a Rom or raises RomFormatError, and
 nothing else: no IndexError, struct.error, hang or read past the buffer.
 
+"No hang" is enforced twice: hypothesis's deadline fails an example that takes over a second
+(parsing 6 KiB takes microseconds), and a SIGALRM stops one that never returns at all.
+
 CI runs a fixed seed with a few thousand examples; for a longer run:
     IPXE_COMPAT_FUZZ_EXAMPLES=200000 .venv/bin/python -m pytest tests/test_fuzz.py
 """
@@ -8,23 +11,46 @@ CI runs a fixed seed with a few thousand examples; for a longer run:
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from types import FrameType
 
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from ipxe_compat.core.rom import parse_rom
 from ipxe_compat.errors import RomFormatError
-from ipxe_compat.rom import parse_rom
 from tests import factory
 
 EXAMPLES = int(os.environ.get("IPXE_COMPAT_FUZZ_EXAMPLES", "2000"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
+#: Far above any honest parse of 6 KiB, far below a hang.
+DEADLINE = timedelta(seconds=1)
+HANG = 5  # seconds: an example still running then never returns
+FUZZ = settings(max_examples=EXAMPLES, deadline=DEADLINE, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 VALID = factory.efi_rom(1024, 1536, padding=b"\xff" * 512)
 
 
+@contextmanager
+def no_hang() -> Iterator[None]:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError(f"parse_rom did not return within {HANG} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(HANG)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def parse_or_refuse(data: bytes) -> None:
     try:
-        rom = parse_rom(data, "fuzz.rom")
+        with no_hang():
+            rom = parse_rom(data, "fuzz.rom")
     except RomFormatError as error:
         assert error.path == "fuzz.rom" and error.offset is not None
         assert 0 <= error.offset <= max(len(data), 0x1A)

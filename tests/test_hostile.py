@@ -11,6 +11,8 @@ import io
 import json
 import lzma
 import os
+import random
+import re
 import subprocess
 import sys
 import tarfile
@@ -23,6 +25,8 @@ import pytest
 from tests import factory
 
 ROM = factory.efi_rom()
+#: Incompressible member content, the same in every run (a failure must reproduce).
+NOISE = random.Random(881263).randbytes(8192)
 ENV = {"DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
        "SOURCE_DATE_EPOCH": "1700000000"}
 DOC = {"usr/share/doc/ipxe-qemu/copyright": factory.COPYRIGHT.encode()}
@@ -155,15 +159,16 @@ CASES = [
         [("debian-binary", b"2.0\n"), ("data.tar.xz", factory.compress(b"", "xz"))]))), 2,
         "not a readable Debian binary package"),
     Case("corrupt-xz", gen()(lambda d: write(d / "c.deb", corrupt(deb_files(
-        {"usr/share/qemu/efi-a.rom": os.urandom(4096), **DOC}), 0.6))), 2, "corrupt data member"),
+        {"usr/share/qemu/efi-a.rom": NOISE[:4096], **DOC}), 0.6))), 2, "corrupt data member"),
     Case("corrupt-gz", gen()(lambda d: write(d / "c.deb", corrupt(deb_files(
-        {"usr/share/qemu/efi-a.rom": os.urandom(4096), **DOC}, compression="gz"), 0.6))), 2,
+        {"usr/share/qemu/efi-a.rom": NOISE[:4096], **DOC}, compression="gz"), 0.6))), 2,
         "corrupt data member"),
     Case("corrupt-zst", gen()(lambda d: write(d / "c.deb", corrupt(deb_files(
-        {"usr/share/qemu/efi-a.rom": os.urandom(4096), **DOC}, compression="zst"), 0.6))), 2,
+        {"usr/share/qemu/efi-a.rom": NOISE[:4096], **DOC}, compression="zst"), 0.6))), 2,
         "corrupt data member"),
     Case("truncated-deb", gen()(lambda d: write(d / "t.deb", deb_files(
-        {"usr/share/qemu/efi-a.rom": os.urandom(8192), **DOC})[:-3000])), 2, "deb"),
+        {"usr/share/qemu/efi-a.rom": NOISE, **DOC})[:-3000])), 2,
+        "corrupt data member data.tar.xz: Compressed file ended before the end-of-stream marker"),
     Case("control-version-injection", gen()(lambda d: write(d / "v.deb", deb_files(
         {"usr/share/qemu/efi-a.rom": ROM, **DOC},
         control="Package: ipxe-qemu\nVersion: 1.0-1 ) evil\nArchitecture: all\n"))), 2,
@@ -234,15 +239,21 @@ def test_hostile_input_is_refused_cleanly(case: Case, tmp_path: Path) -> None:
     assert case.fragment in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     out = work / "out"
-    if out.is_dir():  # left as it was: no partial output, no staging directory
+    if case.id == "output-exists":  # left as it was: no partial output, no staging directory
         left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
-        assert left in ([], ["ipxe-qemu-256k-compat-1.0", "ipxe-qemu-256k-compat-1.0/mine"])
+        assert left == ["ipxe-qemu-256k-compat-1.0", "ipxe-qemu-256k-compat-1.0/mine"]
+    else:  # a refusal creates nothing, not even OUTDIR
+        assert not out.is_dir()
     assert {p.name for p in tmp_path.parent.iterdir()} == before  # nothing beside our dir
     assert not (tmp_path / "evil").exists() and not (tmp_path.parent / "efi-b.rom").exists()
 
 
-def test_there_are_at_least_thirty_cases() -> None:
-    assert len(CASES) >= 30
+def test_cases_are_distinct_and_readme_counts_them() -> None:
+    """README tells users how many hostile cases run: that number must be this table's."""
+    assert len({case.id for case in CASES}) == len(CASES)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    claimed = re.search(r"`tests/test_hostile.py` runs (\d+) hostile cases", readme)
+    assert claimed is not None and int(claimed[1]) == len(CASES)
 
 
 # --- the 2 GiB member -----------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
-import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,9 +21,9 @@ import pytest
 from debian.arfile import ArFile
 from debian.debfile import DebFile
 
-from ipxe_compat.sources import read_source
 from tests import factory
-from tests.conftest import require_tool
+from tests.conftest import require_root, require_tool
+from tests.dpkg import dpkg_roms
 from tests.roots import RootSpec, ensure_root
 from tests.tools import explain, run
 
@@ -67,9 +67,17 @@ def test_source_package_files(built: Path) -> None:
     assert "Architecture: source\n" in changes
 
 
+def test_orig_tarball_is_the_one_readme_promises(built: Path) -> None:
+    """README names the orig tarball's sha256 for bookworm's package "in every run"."""
+    promised = re.search(r"On the real bookworm\s+package it is `([0-9a-f]{64})`",
+                         (REPO / "README.md").read_text())
+    assert promised is not None
+    orig = built / "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85.orig.tar.xz"
+    assert hashlib.sha256(orig.read_bytes()).hexdigest() == promised[1]
+
+
 def test_deb_holds_exactly_the_padded_efi_roms(built: Path, bookworm_deb: Path) -> None:
-    _, originals = read_source(str(bookworm_deb))
-    by_name = {rom.name: rom.data for rom in originals}
+    by_name = dpkg_roms(bookworm_deb)  # the originals as dpkg unpacks them
     deb = DebFile(str(built / DEB))
     control = deb.debcontrol()
     assert control["Built-Using"] == "ipxe (= 1.0.0+git-20190125.36a4c85-5.1)"
@@ -168,10 +176,19 @@ def test_zstd_repacked_package_generates_the_same_output(bookworm_deb: Path, tmp
 
 
 def test_wheel_install_generates_from_an_unrelated_directory(bookworm_deb: Path, tmp_path: Path) -> None:
-    """templates/ and debian-skel/ ship in the wheel: a pip-installed copy works anywhere."""
+    """Every subpackage, templates/ and debian-skel/ ship in the wheel: a pip-installed copy
+    works anywhere, for every command."""
+    # build from a copy: no build/ left in the checkout, and bytecode caches planted where a
+    # test run (one that writes bytecode) leaves them, which must not reach the wheel
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", "demo"))
+    for data in ("templates", "debian-skel", "ipxe_compat"):
+        (source / data / "__pycache__").mkdir()
+        (source / data / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"")
     wheels = tmp_path / "wheels"
-    built = sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w",
-               wheels, REPO, cwd=tmp_path)
+    built = sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", wheels, source,
+               cwd=tmp_path)
     # a quiet build: no setuptools warning (e.g. a data directory "would be ignored"); pip's
     # own notes about this machine's extra package indexes are not the project's
     warnings = [line for line in (built.stdout + built.stderr).splitlines()
@@ -180,10 +197,12 @@ def test_wheel_install_generates_from_an_unrelated_directory(bookworm_deb: Path,
     (wheel,) = wheels.glob("ipxe_compat-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         shipped = set(archive.namelist())
-    for top, package in (("templates", "templates"), ("debian-skel", "debian_skel")):
+    assert [name for name in shipped if "__pycache__" in name or name.endswith(".pyc")] == []
+    for top, package in (("templates", "templates"), ("debian-skel", "debian_skel"),
+                         ("ipxe_compat", "")):
         for path in (REPO / top).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
-                assert f"ipxe_compat/{package}/{path.relative_to(REPO / top)}" in shipped
+                assert str(Path("ipxe_compat", package, path.relative_to(REPO / top))) in shipped
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     sh(env_dir / "bin/pip", "install", "-q", wheel, cwd=tmp_path)
@@ -193,6 +212,14 @@ def test_wheel_install_generates_from_an_unrelated_directory(bookworm_deb: Path,
     generate(bookworm_deb, tmp_path / "checkout-out")
     assert _digests(elsewhere / "out") == _digests(tmp_path / "checkout-out")
     assert shutil.which("ipxe-compat", path=str(env_dir / "bin"))
+    installed = str(env_dir / "bin/ipxe-compat")
+    (tree,) = (elsewhere / "out").glob("ipxe-qemu-256k-compat-*")
+    inspected = sh(installed, "inspect", bookworm_deb, "--roms", "efi-virtio.rom", cwd=elsewhere)
+    assert "efi-virtio.rom: 249344 bytes" in inspected.stdout
+    checked = sh(installed, "check", bookworm_deb, tree, "--roms", "efi-*", "--json", cwd=elsewhere)
+    assert {row["verdict"] for row in json.loads(checked.stdout)["roms"]} == {"ok"}
+    config = sh(installed, "qemu-config", tree, cwd=elsewhere)
+    assert "-global virtio-net-pci.romfile=256k-efi-virtio.rom\n" in config.stdout
 
 
 def test_check_old_package_against_the_built_compat_package(built: Path, bookworm_deb: Path) -> None:
@@ -209,8 +236,7 @@ def test_check_old_package_against_the_built_compat_package(built: Path, bookwor
 def test_autopkgtest_of_the_built_package_passes(built: Path) -> None:
     """The package's own test, run as Debian's CI would: autopkgtest ... -- null (as root)."""
     require_tool("autopkgtest", "qemu-system-x86_64")
-    if os.geteuid() != 0:
-        pytest.skip("autopkgtest -- null installs the package: run as root")
+    require_root("autopkgtest -- null installs the package on this machine")
     try:
         result = sh("autopkgtest", built / DEB, built / TREE, "--", "null", cwd=built, check=False)
     finally:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from ipxe_compat.qemu_config import probe_romfiles
-from ipxe_compat.qemu_devices import DEFAULT_ROMFILE
-from ipxe_compat.qmp import Qemu, private_dir
-from ipxe_compat.sources import read_source
+from ipxe_compat.core.devices import DEFAULT_ROMFILE
+from ipxe_compat.qemu import probe_romfiles
+from ipxe_compat.qemu.qmp import Qemu, QmpError, private_dir
 from tests.conftest import require_tool
+from tests.dpkg import dpkg_roms
 
 pytestmark = pytest.mark.integration
 ENV_EPOCH = {"DEBFULLNAME": "T", "DEBEMAIL": "t@example.org", "SOURCE_DATE_EPOCH": "1700000000"}
@@ -51,12 +51,11 @@ def compat_tree(bookworm_deb: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_grown_rom_reproduces_the_size_mismatch(bookworm_deb: Path, tmp_path: Path) -> None:
-    _, roms = read_source(str(bookworm_deb))
-    virtio = next(r for r in roms if r.name == "efi-virtio.rom")
+    virtio = dpkg_roms(bookworm_deb)["efi-virtio.rom"]
     (tmp_path / "old").mkdir()
     (tmp_path / "new").mkdir()
-    (tmp_path / "old/efi-virtio.rom").write_bytes(virtio.data)
-    (tmp_path / "new/efi-virtio.rom").write_bytes(virtio.data + b"\xff" * (300544 - virtio.size))
+    (tmp_path / "old/efi-virtio.rom").write_bytes(virtio)
+    (tmp_path / "new/efi-virtio.rom").write_bytes(virtio + b"\xff" * (300544 - len(virtio)))
     result = ipxe_compat("verify-migration", "old", "new", "--json", cwd=tmp_path)
     assert result.returncode == 1
     (row,) = json.loads(result.stdout)["migrations"]
@@ -111,8 +110,6 @@ def test_timeout_reaps_both_qemus(bookworm_deb: Path, compat_tree: Path, tmp_pat
 
 
 def test_a_qemu_that_never_answers_is_reaped(tmp_path: Path) -> None:
-    from ipxe_compat.qmp import QmpError
-
     qemu = Qemu(shutil.which("qemu-system-x86_64") or "", tmp_path, "slow", [], 0.0001)
     with pytest.raises(QmpError), qemu:  # "did not appear", or under load "exited at start"
         pass

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ipxe_compat.errors import UsageError
-from ipxe_compat.migration import plan_cases
-from ipxe_compat.qemu_config import mappings, render
-from ipxe_compat.qemu_devices import DEFAULT_ROMFILE, devices_driven_by, split_compat_name, stem
-from ipxe_compat.sources import Origin, RomFile, RomSet
+from ipxe_compat.core.devices import DEFAULT_ROMFILE, devices_driven_by
+from ipxe_compat.errors import SourceError, UsageError
+from ipxe_compat.input import Origin, RomFile, RomSet
+from ipxe_compat.qemu import qemu_config
+from ipxe_compat.qemu.config import mappings, render
+from ipxe_compat.qemu.migration import plan_cases
 
 
 def romset(names: list[str], kind: str = "dir", directory: str = "usr/share/qemu") -> RomSet:
@@ -20,12 +21,15 @@ def romset(names: list[str], kind: str = "dir", directory: str = "usr/share/qemu
 COMPAT = romset(["256k-efi-virtio.rom", "256k-efi-e1000.rom", "256k-efi-eepro100.rom"])
 
 
-def test_split_compat_name_and_stem() -> None:
-    assert split_compat_name("256k-efi-virtio.rom") == ("256k-", "efi-virtio.rom")
-    assert split_compat_name("compat-256k-efi-e1000.rom") == ("compat-256k-", "efi-e1000.rom")
-    assert split_compat_name("efi-virtio.rom") == ("", "efi-virtio.rom")
-    assert stem("256k-efi-eepro100.rom") == stem("pxe-eepro100.rom") == "eepro100"
-    assert devices_driven_by("efi-eepro100.rom")[:2] == ("i82550", "i82551")
+def test_devices_a_rom_drives_by_name_compat_or_not() -> None:
+    family = devices_driven_by("pxe-eepro100.rom")
+    assert family[:2] == ("i82550", "i82551") and len(family) == 13
+    assert devices_driven_by("efi-eepro100.rom") == family
+    assert devices_driven_by("256k-efi-eepro100.rom") == family
+    assert devices_driven_by("compat-256k-efi-e1000.rom") == ("e1000", "e1000-82544gc",
+                                                              "e1000-82545em")
+    assert devices_driven_by("efi-e1000e.rom") == ("e1000e",)  # not efi-e1000.rom's models
+    assert devices_driven_by("efi-unknown.rom") == ()
 
 
 def test_args_only_for_devices_whose_default_is_replaced() -> None:
@@ -63,6 +67,20 @@ def test_plain_roms_are_not_compat_roms() -> None:
         mappings(romset(["efi-virtio.rom"]), DEFAULT_ROMFILE, None)
 
 
+def test_any_prefix_pairs_as_check_pairs_it() -> None:
+    """One rule: a prefix without a dash (generate --prefix old) pairs in qemu-config too."""
+    assert qemu_config(romset(["oldefi-virtio.rom"])) == (
+        "-global virtio-net-pci.romfile=oldefi-virtio.rom\n")
+
+
+@pytest.mark.parametrize(("value", "fragment"), [("7.2", "--machine-compat"),
+                                                 ("/usr/../x", "install dir")])
+def test_qemu_config_options_are_validated(value: str, fragment: str) -> None:
+    option = {"machine_compat": value} if fragment.startswith("--") else {"install_dir": value}
+    with pytest.raises(UsageError, match=fragment):
+        qemu_config(COMPAT, **option)  # type: ignore[arg-type]
+
+
 def test_migration_cases_pair_by_stripped_name() -> None:
     old = romset(["efi-virtio.rom", "efi-e1000.rom", "pxe-virtio.rom"])
     cases = plan_cases(old, COMPAT)
@@ -79,3 +97,11 @@ def test_migration_cases_pair_by_stripped_name() -> None:
         plan_cases(old, COMPAT, devices=["virtio-net"])
     with pytest.raises(UsageError, match="no ROM of FROM has a partner"):
         plan_cases(romset(["efi-rtl8139.rom"]), COMPAT)
+
+
+def test_migration_pairs_compat_to_compat_and_names_a_tie() -> None:
+    cases = plan_cases(romset(["256k-efi-virtio.rom"]), romset(["256k-efi-virtio.rom"]))
+    assert [c.device for c in cases] == ["virtio-net-pci"]
+    with pytest.raises(SourceError, match="pairs ambiguously"):
+        plan_cases(romset(["efi-virtio.rom"]),
+                   romset(["256k-efi-virtio.rom", "512k-efi-virtio.rom"]))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ipxe_compat.targets import TARGETS, target_of
+from ipxe_compat.package.targets import TARGETS, target_of
 from tests.conftest import require_tool
 from tests.roots import Root, RootSpec, ensure_root
 from tests.tools import explain, run

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ipxe_compat.copyright import Statement
 from ipxe_compat.errors import UsageError
-from ipxe_compat.targets import TARGETS, target_of
+from ipxe_compat.package.copyright import Statement
+from ipxe_compat.package.targets import TARGETS, target_of
 
 
 def test_each_suite_is_in_exactly_one_row() -> None:

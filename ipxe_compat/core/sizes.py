@@ -1,0 +1,52 @@
+"""QEMU's ROM bucket rule and the ``SIZE`` option syntax.
+
+QEMU allocates a ROM's RAM block as ``pow2ceil(file size)`` (hw/pci/pci.c, pci_add_option_rom);
+live migration refuses a block of another size. A file of exactly 2**n bytes is in the 2**n
+bucket. A 0-byte ROM has no bucket: QEMU refuses it, and so do we.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import UsageError
+
+__all__ = ["MAX_ROM_FILE", "bucket", "human", "parse_size", "size_label"]
+
+#: No iPXE ROM comes near this: a larger ROM member or file is refused before it is read.
+MAX_ROM_FILE = 16 << 20
+
+_SIZE_RE = re.compile(r"(?P<number>[0-9]+)(?P<unit>[kKmMgG]?)")
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def bucket(size: int) -> int:
+    """Return the RAM block size QEMU gives a ROM file of ``size`` bytes (pow2ceil)."""
+    if size <= 0:
+        raise ValueError(f"a ROM of {size} bytes has no QEMU bucket")
+    return 1 << (size - 1).bit_length()
+
+
+def parse_size(text: str) -> int:
+    """Parse ``256k``, ``256K``, ``262144`` or ``1M``; only powers of two are buckets."""
+    match = _SIZE_RE.fullmatch(text.strip())
+    if not match:
+        raise UsageError(f"size {text!r} is not a number with an optional k/M/G unit (e.g. 256k)")
+    value = int(match["number"]) * _UNITS[match["unit"].lower()]
+    if value <= 0 or value & (value - 1):
+        raise UsageError(f"size {text!r} ({value} bytes) is not a power of two, so not a QEMU ROM bucket")
+    return value
+
+
+def size_label(size: int) -> str:
+    """The short name of a bucket, as used in package names and prefixes: 262144 -> ``256k``."""
+    for unit, factor in (("g", 1 << 30), ("M", 1 << 20), ("k", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def human(size: int) -> str:
+    """Bytes as KiB for tables: 249344 -> ``243.5 KiB``."""
+    kib = size / 1024
+    return f"{kib:.0f} KiB" if kib == int(kib) else f"{kib:.1f} KiB"
