@@ -72,9 +72,12 @@ def test_unstable_package_is_clean_under_sids_lintian(sid_root: Root, origin: st
 @pytest.mark.parametrize("origin", ORIGINS)
 def test_bookworm_package_is_clean_under_bookworms_lintian(origin: str, tmp_path: Path,
                                                            request: pytest.FixtureRequest) -> None:
-    require_tool("lintian", "dpkg-buildpackage", "dh")
+    require_tool("lintian", "spellintian", "dpkg-buildpackage", "dh")
     out = generate(request.getfixturevalue(origin), tmp_path / "out", "--distribution", "bookworm")
     (tree,) = out.glob("*/debian")
+    spelling = run(["spellintian", tree / "control", tree / "README.Debian",
+                    tree / "README.source"], cwd=out)
+    assert spelling.stdout == ""  # e.g. no "QEMU QEMU (duplicate word)" across synopsis and body
     run(["dpkg-buildpackage", "-us", "-uc"], cwd=tree.parent, env=ENV)
     result = run([*LINTIAN, *sorted(out.glob("*.dsc")), *sorted(out.glob("*.deb")),
                   *sorted(out.glob("*.changes"))], cwd=out, check=False)
