@@ -108,6 +108,20 @@ def test_corrupted_rom_fails_the_build(bookworm_deb: Path, tmp_path: Path) -> No
     assert not list(out.glob("*.deb"))
 
 
+def test_rules_never_cut_a_rom_larger_than_the_size(bookworm_deb: Path, tmp_path: Path) -> None:
+    """A pristine ROM swapped for a bigger one fails debian/rules before verify-roms runs: the
+    padding step refuses it; nothing cuts it to size."""
+    require_tool("dh")
+    out = tmp_path / "out"
+    generate(bookworm_deb, out, "--distribution", "bookworm")
+    rom = out / TREE / "usr/lib/ipxe/qemu/efi-virtio.rom"
+    rom.write_bytes(rom.read_bytes() + b"\0" * (300544 - rom.stat().st_size))
+    result = sh("debian/rules", "build", cwd=out / TREE, check=False)
+    assert result.returncode != 0
+    assert "verify-roms" not in result.stdout + result.stderr  # it stopped at the padding step
+    assert (out / TREE / "compat-roms/256k-efi-virtio.rom").stat().st_size == 300544
+
+
 def _dpkg_root(tmp_path: Path) -> Path:
     root = tmp_path / "root"
     (root / "var/lib/dpkg/info").mkdir(parents=True)
