@@ -469,12 +469,15 @@ def _print_generated(result: GenerateResult, as_json: bool) -> None:
             ],
         })
         return
-    click.echo(f"{spec.source} {spec.version}: {len(spec.roms)} ROMs "
-               f"({'padded to ' + spec.size_label if spec.pad else 'copied'}), "
+    padded = sum(1 for rom in spec.roms if rom.size != rom.original.size)
+    click.echo(f"{spec.source} {spec.version} for {spec.distribution}: {len(spec.roms)} ROMs "
+               f"({padded} padded to {spec.size_label}, {len(spec.roms) - padded} unchanged), "
                f"Built-Using: {spec.built_using}")
     for rom in spec.roms:
+        grown = rom.size - rom.original.size
+        how = f"+{grown} bytes of {rom.pad_byte or 0:#04x}" if grown else "unchanged"
         click.echo(f"  {spec.install_dir}/{rom.name}  {rom.size} bytes  "
-                   f"(from {rom.original.name}, {rom.original.size} bytes)")
+                   f"(from {rom.original.path}, {rom.original.size} bytes, {how})")
     click.echo(f"wrote {result.orig_tarball}")
     click.echo(f"wrote {result.tree}/")
     for path in result.built:
@@ -482,4 +485,6 @@ def _print_generated(result: GenerateResult, as_json: bool) -> None:
     click.echo("next:")
     if result.built:
         click.echo(f"  debsign {result.built[-1]} && dput {result.built[-1]}")
-    click.echo(f"  cd {result.tree} && dpkg-buildpackage -us -uc")
+    click.echo(f"  cd {result.tree} && dpkg-buildpackage -us -uc    # with {spec.distribution}'s "
+               f"debhelper (compat {spec.target.debhelper_compat}), e.g. in sbuild -d "
+               f"{spec.distribution}")

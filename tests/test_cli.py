@@ -82,7 +82,11 @@ def test_generate_writes_orig_and_tree(tmp_path: Path, deb: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "ipxe-qemu-256k-compat-1.0", "ipxe-qemu-256k-compat_1.0.orig.tar.xz"]
     tree = out / "ipxe-qemu-256k-compat-1.0"
-    assert (tree / "256k-efi-virtio.rom").stat().st_size == 262144
+    # the tree holds the origin's ROMs as they are; debian/rules makes the compat ROMs
+    original = tree / "usr/lib/ipxe/qemu/efi-virtio.rom"
+    assert original.exists() and original.stat().st_size < 262144
+    assert "compat-roms/256k-efi-virtio.rom usr/share/qemu" in (
+        tree / "debian/ipxe-qemu-256k-compat-efi-roms.install").read_text()
     assert "Built-Using: ipxe (= 1.0-1)" in (tree / "debian/control").read_text()
 
 
@@ -99,6 +103,7 @@ def test_missing_source_is_exit_2(tmp_path: Path) -> None:
     ("--prefix", "../", "prefix"),
     ("--date", "yesterday", "date"),
     ("--roms", "efi-nothing*.rom", "matches no ROM"),
+    ("--distribution", "noble", "no lintian target"),
 ])
 def test_bad_option_values_are_exit_2(tmp_path: Path, deb: Path, option: str, value: str,
                                       fragment: str) -> None:

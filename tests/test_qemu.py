@@ -39,10 +39,15 @@ def ipxe_compat(*args: str | Path, cwd: Path,
 @pytest.fixture(scope="module")
 def compat_tree(bookworm_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("compat")
-    result = ipxe_compat("generate", bookworm_deb, "-o", out / "out", cwd=out)
+    result = ipxe_compat("generate", bookworm_deb, "-o", out / "out", "--distribution", "bookworm",
+                         cwd=out)
     assert result.returncode == 0, result.stderr
     (tree,) = (out / "out").glob("ipxe-qemu-256k-compat-*")
-    return tree
+    # the tree holds the origin's ROMs; its debian/rules makes the compat ROMs
+    built = subprocess.run(["debian/rules", "build"], cwd=tree, capture_output=True, text=True,
+                           check=False)
+    assert built.returncode == 0, built.stderr
+    return tree / "compat-roms"
 
 
 def test_grown_rom_reproduces_the_size_mismatch(bookworm_deb: Path, tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ TREE = "ipxe-qemu-256k-compat-1.0.0+git-20190125.36a4c85"
 DEB = "ipxe-qemu-256k-compat-efi-roms_1.0.0+git-20190125.36a4c85-1_all.deb"
 DSC = "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1.dsc"
 ORIG = "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85.orig.tar.xz"
+#: these packages are built here and in a bookworm chroot, so they target bookworm
+BOOKWORM = ("--distribution", "bookworm")
 
 
 def sh(*argv: str | Path, cwd: Path, env: dict[str, str] | None = None, umask: int = 0o022,
@@ -54,7 +56,7 @@ def snapshot(top: Path) -> dict[str, tuple[str, int, int]]:
 def source_package(bookworm_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     require_tool("dpkg-source", "dpkg-genchanges")
     out = tmp_path_factory.mktemp("source") / "out"
-    ipxe_compat("generate", bookworm_deb, "-o", out, "--build-source", cwd=out.parent,
+    ipxe_compat("generate", bookworm_deb, "-o", out, "--build-source", *BOOKWORM, cwd=out.parent,
                 env={"SOURCE_DATE_EPOCH": EPOCH})
     return out
 
@@ -64,7 +66,8 @@ def test_generate_is_identical_across_clock_tz_umask_locale_and_cwd(
     require_tool("faketime")
     elsewhere = tmp_path / "a" / "b"
     elsewhere.mkdir(parents=True)
-    ipxe_compat("generate", bookworm_deb, "-o", "../../again", "--build-source", cwd=elsewhere,
+    ipxe_compat("generate", bookworm_deb, "-o", "../../again", "--build-source", *BOOKWORM,
+                cwd=elsewhere,
                 env={"SOURCE_DATE_EPOCH": EPOCH, "TZ": "America/St_Johns", "LC_ALL": "fr_FR.UTF-8",
                      "LANG": "fr_FR.UTF-8"},
                 umask=0o077, wrapper=("faketime", "+600 days"))
@@ -128,7 +131,7 @@ def test_sbuild_builds_the_same_deb_as_dpkg_buildpackage(source_package: Path,
     tarball = _chroot_tarball()
     for name in (DSC, ORIG, "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1.debian.tar.xz"):
         shutil.copy(source_package / name, tmp_path)
-    result = sh("sbuild", "--chroot-mode=unshare", f"--chroot={tarball}", "-d", "unstable",
+    result = sh("sbuild", "--chroot-mode=unshare", f"--chroot={tarball}", "-d", "bookworm",
                 "--no-run-lintian", "--no-run-piuparts", "--no-run-autopkgtest",
                 f"--build-dir={tmp_path}", DSC, cwd=tmp_path, check=False)
     assert result.returncode == 0, explain(result, tail=4000)

@@ -17,8 +17,9 @@ from .spec import PackageSpec
 
 __all__ = ["DeviceExample", "ManifestEntry", "PackageContext", "context_of"]
 
-STANDARDS_VERSION = "4.6.2"  # the newest bookworm's lintian knows; newer is a warning there
 HOMEPAGE = "https://ipxe.org/"
+#: Where debian/rules makes the compat ROMs from the pristine ones (removed by dh_clean).
+BUILD_DIR = "compat-roms"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,34 @@ class ManifestEntry:
     origin_version: str
     origin_path: str
     devices: tuple[str, ...]  # the NIC models whose default ROM it replaces
+
+    @property
+    def padding(self) -> int:
+        """Bytes appended to the original: 0 when it already had the size (carried unchanged)."""
+        return self.size - self.origin_size
+
+
+@dataclass(frozen=True)
+class PristineRom:
+    """A ROM of the orig tarball: exactly the origin's file, at its path there."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class OriginInfo:
+    """An input as README.source names it, so that anyone can fetch it again and compare."""
+
+    label: str  # "ipxe-qemu 1.0.0+git-20190125.36a4c85-5.1", or the path given
+    file_name: str  # ipxe-qemu_1.0.0+git-20190125.36a4c85-5.1_all.deb
+    kind: str  # deb, dir or rom
+    sha256: str
+    package: str | None
+    version: str | None
+    source: str  # the source package the ROMs were built from, and its version
+    source_version: str
 
 
 @dataclass(frozen=True)
@@ -59,13 +88,21 @@ class PackageContext:
     example: DeviceExample | None  # None when no carried ROM is a NIC model's default
     initial_upload_without_bugs: bool
     deb_file_name_too_long: bool
-    standards_version: str = STANDARDS_VERSION
+    pristine: tuple[PristineRom, ...]
+    origins: tuple[OriginInfo, ...]
+    pristine_globs: tuple[str, ...]  # DEP-5 patterns matching exactly the ROMs of the source
+    pad_octal: str  # the pad byte as tr(1) spells it after a backslash: "377" for 0xff
+    padded_roms: tuple[ManifestEntry, ...]
+    unchanged_roms: tuple[ManifestEntry, ...]
+    standards_version: str
+    build_dir: str = BUILD_DIR
     homepage: str = HOMEPAGE
 
 
 def context_of(spec: PackageSpec) -> PackageContext:
     """Derive everything the templates show from the specification."""
     roms = tuple(_manifest_entry(rom) for rom in spec.roms)
+    dirs = dict.fromkeys(rom.path.rpartition("/")[0] for rom in spec.pristine)
     return PackageContext(
         spec=spec,
         date=fields.rfc2822(spec.epoch),
@@ -78,6 +115,14 @@ def context_of(spec: PackageSpec) -> PackageContext:
         initial_upload_without_bugs=not spec.continued and not any(
             "closes:" in change.lower() for change in spec.changes),
         deb_file_name_too_long=_deb_file_name_too_long(spec.package, spec.version),
+        pristine=tuple(PristineRom(rom.path, rom.size, rom.sha256) for rom in spec.pristine),
+        origins=tuple(OriginInfo(o.label, o.input_name, o.kind, o.sha256, o.package, o.version,
+                                 *built) for o, built in zip(spec.inputs, spec.inputs_built_from)),
+        pristine_globs=tuple(f"{d}/*.rom" if d else "*.rom" for d in dirs),
+        pad_octal=f"{spec.pad_byte:03o}",
+        padded_roms=tuple(rom for rom in roms if rom.padding),
+        unchanged_roms=tuple(rom for rom in roms if not rom.padding),
+        standards_version=spec.target.standards_version,
     )
 
 

@@ -3,8 +3,15 @@
 Copying the origin's file verbatim fails lintian: its Files patterns name ipxe source paths that
 this package does not contain (superfluous-file-pattern), and old origins are not clean DEP-5
 (background.md, "Lintian notes"). The ROMs are built from all of that source, so their
-paragraph carries every copyright holder and every license of the origin (python-debian's
-``debian.copyright`` parses and writes the format); license texts become standalone paragraphs.
+paragraph carries every copyright holder and every license expression of the origin
+(python-debian's ``debian.copyright`` parses and writes the format); license texts become
+standalone paragraphs.
+
+A choice stays a choice: the origin's ``BSD-3-clause or GPL-2`` must not dissolve into a list of
+licenses that all apply. DEP-5 (copyright-format 1.0, "License specification") gives ``and``
+precedence over ``or`` unless preceded by a comma, so each expression with an ``or`` is appended
+whole after ``, and``: ``GPL-2+ and Expat, and BSD-3-clause or GPL-2`` reads (GPL-2+ and Expat)
+and (BSD-3-clause or GPL-2), a form lintian's DEP-5 check also reads.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ FORMAT = "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
 #: The license of debian/*, as of ipxe's own packaging: its text must come from the origin too.
 DEBIAN_LICENSE = "GPL-2+"
 _NO_COPYRIGHT = re.compile(r"\*?\s*no copyright\s*\*?", re.IGNORECASE)
-_LICENSE_SPLIT = re.compile(r"\s+(?:and|or)\s+|,\s*", re.IGNORECASE)
+_LICENSE_SPLIT = re.compile(r",?\s+(?:and|or)\s+|,\s*", re.IGNORECASE)
+_OR = re.compile(r"\s+or\s+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -52,12 +60,23 @@ class Statement:
     holders: tuple[str, ...]
     license_names: tuple[str, ...]
     license_texts: dict[str, str]
+    #: every License expression of the origin, white space normalised, in first-seen order
+    expressions: tuple[str, ...] = ()
+
+    @property
+    def license_line(self) -> str:
+        """One DEP-5 License value that means all expressions at once (see the module doc)."""
+        plain = [e for e in self.expressions if not _OR.search(e)]
+        names = dict.fromkeys(name for e in plain for name in _LICENSE_SPLIT.split(e))
+        choices = [e for e in self.expressions if _OR.search(e)]
+        return ", and ".join([" and ".join(names), *choices] if names else choices)
 
 
 def gather(origins: Sequence[CopyrightFile]) -> Statement:
     """Collect holders, license names and license texts from every origin copyright file."""
     holders: dict[str, None] = {}
     names: dict[str, None] = {}
+    expressions: dict[str, None] = {}
     texts: dict[str, str] = {}
     upstream_name = source = ""
     for origin in origins:
@@ -78,6 +97,7 @@ def gather(origins: Sequence[CopyrightFile]) -> Statement:
                 # a license given only as text: name it so the ROM paragraph can refer to it
                 anonymous += 1
                 synopsis = f"LicenseRef-{upstream_name or 'origin'}-{anonymous}"
+            expressions.setdefault(" ".join(synopsis.split()))
             for name in _LICENSE_SPLIT.split(synopsis):
                 names.setdefault(name)
             if lic.text.strip():
@@ -88,31 +108,30 @@ def gather(origins: Sequence[CopyrightFile]) -> Statement:
     if missing:
         raise SourceError(f"origin copyright has no license text for {', '.join(missing)}",
                           path=origins[0].path)
-    return Statement(upstream_name or "ipxe", source, tuple(holders), tuple(names), texts)
+    return Statement(upstream_name or "ipxe", source, tuple(holders), tuple(names), texts,
+                     tuple(expressions))
 
 
-def render(statement: Statement, rom_files: str, origin_labels: Sequence[str],
-           debian_holder: str, padded: bool) -> str:
-    """The DEP-5 text: one paragraph for the ROMs, one for debian/*, then license texts."""
+def render(statement: Statement, rom_files: Sequence[str], origin_labels: Sequence[str],
+           debian_holder: str) -> str:
+    """The DEP-5 text: one paragraph for the ROMs of the source (``rom_files``: their patterns,
+    the ROMs as the origin ships them), one for debian/*, then the license texts."""
     document = Copyright()
     header = document.header
     header.format = FORMAT
     header.upstream_name = statement.upstream_name
     if statement.source:
         header.source = statement.source
-    how = (["The ROM images are unmodified binaries, padded with a fill byte after their",
-            "last image, taken from the Debian package(s):"] if padded else
-           ["The ROM images are unmodified binaries, taken from the Debian package(s):"])
     header.comment = _continued([
-        *how,
+        "The ROM images are the unmodified binaries of the Debian package(s)",
         *(f"  {label}" for label in origin_labels),
-        "which are built from the source package named in Built-Using. The copyright",
-        "holders and licenses below are those of that package's debian/copyright.",
+        "built from the source package named in Built-Using (see debian/README.source).",
+        "The copyright holders and licenses below are those of that source's",
+        "debian/copyright; each license expression is kept whole, choices included.",
     ])
-    license_line = " and ".join(statement.license_names)
     document.add_files_paragraph(FilesParagraph.create(
-        [rom_files], _continued(statement.holders or ["See the origin package."]),
-        License(license_line, ""),
+        list(rom_files), _continued(statement.holders or ["See the origin package."]),
+        License(statement.license_line, ""),
     ))
     document.add_files_paragraph(FilesParagraph.create(
         ["debian/*"], debian_holder, License(DEBIAN_LICENSE, ""),

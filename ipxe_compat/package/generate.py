@@ -54,11 +54,13 @@ def write_package(spec: PackageSpec, outdir: Path, *, force: bool = False,
     """Write the package ``spec`` describes into ``outdir``: all of it, or nothing."""
     layout = Layout.of(spec.source, spec.version, spec.upstream_version)
     check_outdir(outdir, layout.names(build_source), force)
-    rom_entries = [Entry(rom.name, rom.data, 0o644, rom.original.mtime) for rom in spec.roms]
+    # the upstream part: every ROM of the inputs as the origin ships it (path, bytes, mtime);
+    # debian/rules makes the compat ROMs at build time, so no option reaches the orig tarball
+    rom_entries = [Entry(rom.path, rom.data, 0o644, rom.mtime) for rom in spec.pristine]
     # xz dominates the run and releases the GIL: compress (single-threaded, so the bytes are
     # stable) while jinja2 loads and debian/ is rendered
     with ThreadPoolExecutor(max_workers=1) as pool:
-        compressing = pool.submit(orig_tarball, layout.tree, rom_entries)
+        compressing = pool.submit(orig_tarball, spec.orig_top, rom_entries)
         from .context import context_of
         from .render import render_debian
 

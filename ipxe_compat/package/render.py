@@ -66,8 +66,8 @@ def render_debian(ctx: PackageContext, templates: Traversable | None = None,
         previous=spec.previous_changelog).encode("utf-8"), "the changelog")
     put(recipe.PATH, recipe.render(spec).encode("utf-8"), "the recipe")
     put("debian/copyright", render_copyright(
-        spec.copyright, ctx.rom_glob, spec.origin_labels, f"{ctx.year} {spec.maintainer}",
-        padded=spec.pad).encode("utf-8"), "debian/copyright")
+        spec.copyright, ctx.pristine_globs, spec.origin_labels,
+        f"{ctx.year} {spec.maintainer}").encode("utf-8"), "debian/copyright")
     return {
         path: OutputFile(data, 0o755 if path in EXECUTABLE else 0o644)
         for path, data in sorted(out.items())

@@ -18,11 +18,12 @@ from .. import __version__
 from ..core import fields
 from ..core.sizes import MAX_ROM_FILE, parse_size, size_label
 from ..errors import UsageError
-from ..input import Origin, RomSet
+from ..input import Origin, RomFile, RomSet
 from .changelog import read_previous
 from .copyright import CopyrightFile, Statement, gather
 from .naming import DEFAULT_INSTALL_DIR, built_from, default_version, package_names
 from .plan import DEFAULT_GLOBS, MAX_SIZE, CompatRom, make_plan, used_origins
+from .targets import Target, target_of
 
 __all__ = ["InputFile", "PackageSpec", "Request", "specify"]
 
@@ -78,6 +79,10 @@ class PackageSpec:
     pad: bool
     pad_byte: int
     install_dir: str
+    #: the upstream part of the source: every ROM of every input, byte for byte, at its path in
+    #: the origin package; no option changes it, so neither does the orig tarball
+    pristine: tuple[RomFile, ...]
+    orig_top: str  # the orig tarball's top directory, "ipxe-1.0.0+git-20190125.36a4c85"
     # what the package is
     source: str
     package: str
@@ -89,12 +94,14 @@ class PackageSpec:
     # its changelog entry
     maintainer: str
     distribution: str
+    target: Target  # what the distribution's lintian wants (targets.py)
     urgency: str
     epoch: int  # the changelog date
     changes: tuple[str, ...]
     previous_changelog: str | None  # the older entries it continues, if any
     # what made it, for the recipe
     inputs: tuple[Origin, ...]
+    inputs_built_from: tuple[tuple[str, str], ...]  # per input: its source package and version
     origin_source: str | None
     origin_version: str | None
     origin_copyright_sha256: str | None
@@ -124,6 +131,7 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
     wanted = None if request.version is None else fields.version(request.version)
     maintainer = fields.maintainer(request.maintainer)
     distribution = fields.distribution(request.distribution)
+    target = target_of(distribution)
     urgency = fields.urgency(request.urgency)
     epoch = fields.parse_date(request.date)
     messages = tuple(fields.text_line(m, "changelog entry") for m in request.messages)
@@ -149,24 +157,47 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
         raise UsageError(f"version {version} is not greater than the last entry's {last}",
                          path=request.changelog_from.path if request.changelog_from else None)
     labels = tuple(dict.fromkeys(origin.label for origin in origins))
-    how = f"padded to {label} with {pad_byte:#04x}" if pad else "copied unchanged"
-    default_change = (f"Keep {len(roms)} ROMs of {', '.join(labels)} ({', '.join(globs)}), "
-                      f"{how}, as {install_dir}/{prefix}*.rom for QEMU live migration from "
-                      "hosts that still run them.")  # the changelog line when none is given
+    inputs_built = tuple(built_from(o, origin_source, origin_version) for o in romset.origins)
     return PackageSpec(
         roms=roms, size=size, globs=globs, prefix=prefix, pad=pad, pad_byte=pad_byte,
-        install_dir=install_dir,
+        install_dir=install_dir, pristine=romset.roms,
+        orig_top=f"{inputs_built[0][0]}-{version.upstream_version or ''}",
         source=source, package=package, version=str(version),
         upstream_version=version.upstream_version or "",
         built_using=", ".join(dict.fromkeys(f"{name} (= {ver})" for name, ver in built)),
         origin_labels=labels,
         copyright=gather(_copyrights(origins, request.origin_copyright)),
-        maintainer=maintainer, distribution=distribution, urgency=urgency, epoch=epoch,
-        changes=messages or (default_change,), previous_changelog=previous,
-        inputs=romset.origins, origin_source=origin_source, origin_version=origin_version,
+        maintainer=maintainer, distribution=distribution, target=target, urgency=urgency,
+        epoch=epoch, changes=messages or _default_changes(roms, labels, globs, install_dir, prefix,
+                                                          size, pad_byte if pad else None),
+        previous_changelog=previous, inputs=romset.origins, inputs_built_from=inputs_built,
+        origin_source=origin_source, origin_version=origin_version,
         origin_copyright_sha256=request.origin_copyright.sha256 if request.origin_copyright
         else None,
     )
+
+
+def _default_changes(roms: Sequence[CompatRom], labels: Sequence[str], globs: Sequence[str],
+                     install_dir: str, prefix: str, size: int, pad_byte: int | None
+                     ) -> tuple[str, ...]:
+    """The changelog lines when none is given: per ROM what was done to its bytes (padded by how
+    much, or carried unchanged), as README.Debian says too."""
+    lines = [(f"Keep {len(roms)} ROMs of {', '.join(labels)} ({', '.join(globs)}) as "
+              f"{install_dir}/{prefix}*.rom for QEMU live migration from hosts that still run "
+              "them; the orig tarball holds that package's ROMs unchanged.")]
+    padded = [rom for rom in roms if rom.size != rom.original.size]
+    unchanged = [rom for rom in roms if rom.size == rom.original.size]
+    if padded:
+        lines.append(f"debian/rules pads to {size_label(size)} ({size} bytes) with "
+                     f"{pad_byte or 0:#04x}: " + ", ".join(
+                         f"{rom.name} (+{rom.size - rom.original.size} bytes)" for rom in padded)
+                     + ".")
+    if unchanged:
+        why = "already" if pad_byte is not None else "--copy, unpadded:"
+        sizes = " or ".join(str(n) for n in sorted({rom.size for rom in unchanged}))
+        lines.append(f"Carried unchanged ({why} {sizes} bytes): "
+                     + ", ".join(rom.name for rom in unchanged) + ".")
+    return tuple(lines)
 
 
 def _bucket(text: str) -> int:
