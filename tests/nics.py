@@ -79,8 +79,3 @@ def romfile_alone(qemu: Sequence[str], workdir: Path, model: str,
     except QmpFailure as failure:
         return None, str(failure).strip().splitlines()[-1]
 
-
-def romfiles(qemu: Qemu, ids: Sequence[str]) -> dict[str, str]:
-    """The romfile of each ``-device ...,id=ID`` of a running QEMU."""
-    return {i: qemu.command("qom-get", path=f"/machine/peripheral/{i}", property="romfile")
-            for i in ids}

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -140,12 +140,16 @@ class Outcome:
     status: str  # "completed", "failed" or "blocked" (the source refused to migrate)
     error: str | None  # the destination's first error line
     seconds: float
+    romfiles: dict[str, str] = field(default_factory=dict)  # the destination's, after arrival
 
 
 def migrate_paused(source_cmd: Sequence[str], target_cmd: Sequence[str], workdir: Path,
                    source_args: Sequence[str], target_args: Sequence[str],
-                   timeout: float = 60.0) -> Outcome:
-    """Start both QEMUs paused, migrate source -> target over a unix socket in ``workdir``."""
+                   ids: Sequence[str] = (), timeout: float = 60.0) -> Outcome:
+    """Start both QEMUs paused, migrate source -> target over a unix socket in ``workdir``.
+
+    On success the romfile of each device ``id`` in ``ids`` is read off the destination.
+    """
     sock = workdir / "migration.sock"
     sock.unlink(missing_ok=True)
     start = time.monotonic()
@@ -159,7 +163,10 @@ def migrate_paused(source_cmd: Sequence[str], target_cmd: Sequence[str], workdir
         while time.monotonic() - start < timeout:
             info = source.command("query-migrate")
             if info.get("status") == "completed" and _arrived(target):
-                return Outcome("completed", None, time.monotonic() - start)
+                seconds = time.monotonic() - start
+                return Outcome("completed", None, seconds, {
+                    i: target.command("qom-get", path=f"/machine/peripheral/{i}",
+                                      property="romfile") for i in ids})
             if info.get("status") in ("failed", "cancelled") or target.wait(0) is not None:
                 target.wait(10)
                 return Outcome("failed", target.error_line() or info.get("error-desc"),
