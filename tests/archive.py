@@ -28,7 +28,7 @@ def cache_dir() -> Path:
     return path
 
 
-def _mirror() -> str:
+def mirror() -> str:
     """The Debian mirror apt already uses (the only host the network allows)."""
     out = subprocess.run(["apt-get", "indextargets", "--format", "$(REPO_URI)"],
                          capture_output=True, text=True, check=False).stdout
@@ -43,8 +43,8 @@ def _private_apt(suites: list[str]) -> list[str]:
     for sub in ("lists/partial", "cache/archives/partial"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     sources = root / "sources.list"
-    mirror = _mirror()
-    sources.write_text("".join(f"deb [signed-by={KEYRING}] {mirror} {s} main\n" for s in suites))
+    url = mirror()
+    sources.write_text("".join(f"deb [signed-by={KEYRING}] {url} {s} main\n" for s in suites))
     return [
         "-o", f"Dir::Etc::SourceList={sources}", "-o", "Dir::Etc::SourceParts=/nonexistent",
         "-o", f"Dir::State::Lists={root / 'lists'}", "-o", f"Dir::Cache={root / 'cache'}",
