@@ -24,7 +24,7 @@ def test_a_failing_private_apt_update_names_apt_and_its_error(
     """The private apt-get update of other suites used to escape as "exit status 100"."""
     require_tool("apt-get")
     monkeypatch.setenv("IPXE_COMPAT_TEST_CACHE", str(tmp_path))
-    monkeypatch.setattr(archive, "_mirror", lambda: f"file:{tmp_path}/no-mirror")
+    monkeypatch.setattr(archive, "mirror", lambda: f"file:{tmp_path}/no-mirror")
     with pytest.raises(RuntimeError) as failure:
         archive.fetch(archive.SID_VERSION)
     message = str(failure.value)
