@@ -11,17 +11,22 @@ derived here from QEMU itself, independently of ipxe-compat's own tables.
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from ipxe_compat.core.devices import BUILTIN
 from tests.conftest import IN_CI, require_tool
 from tests.nics import Nic, pci_nic_models, probe
 from tests.qemu_run import Qemu, migrate_paused, version
 from tests.roots import Root, RootSpec, ensure_root
+from tests.tools import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,6 +37,14 @@ GROW_EFI_VIRTIO = ("f=/usr/share/qemu/efi-virtio.rom; "
                    "test $(stat -c %s $f) -eq 300544")
 QEMU = ["qemu-system-x86_64"]
 SIZE_MISMATCH = re.compile(r"^Size mismatch: 0000:00:0\w\.0/[\w.-]+: 0x40000 != 0x80000")
+VIRTIO = {"virtio-net-pci", "virtio-net-pci-transitional", "virtio-net-pci-non-transitional"}
+
+
+def ipxe_compat(*args: str | Path, share: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The command line, with its QEMUs' sockets and ROM copies in ``share`` (TMPDIR), the
+    directory a QEMU inside a root sees at the same path."""
+    return run([sys.executable, "-m", "ipxe_compat", *map(str, args)], cwd=share,
+               env={"TMPDIR": str(share)}, check=check)
 
 
 def _root(spec: RootSpec) -> Root:
@@ -86,7 +99,7 @@ def mapping(nics: Sequence[Nic]) -> list[str]:
                          [("bookworm", "7.2"), ("trixie", "10.0"), ("sid", "11.1")])
 def test_every_nic_with_an_efi_rom_has_a_compat_rom_and_a_family(
         which: str, major_minor: str, compat_names: set[str], request: pytest.FixtureRequest,
-        tmp_path: Path) -> None:
+        compat_deb: Path, tmp_path: Path) -> None:
     qemu = _qemu(which, request, tmp_path)
     with Qemu(qemu, tmp_path, "version", []) as running:
         assert version(running).startswith(major_minor + ".")
@@ -100,6 +113,18 @@ def test_every_nic_with_an_efi_rom_has_a_compat_rom_and_a_family(
     # The rest load no ROM, a 128k pxe ROM (eepro100), or cannot run here (pvrdma: RDMA).
     others = {n.romfile for m, n in nics.items() if m not in efi}
     assert others <= {"", "pxe-eepro100.rom", None}
+
+    # ipxe-compat's built-in table is exactly what this QEMU says: every model loading a ROM,
+    # its default, and its family's QOM type.
+    assert {m: n.romfile for m, n in nics.items() if n.romfile} == BUILTIN.defaults
+    assert {m: BUILTIN.family_of(m).driver for m in efi} == {m: family(n) for m, n in efi.items()}
+    # qemu-config --qemu discovers the same from this QEMU (a command: a root's QEMU too).
+    command = shlex.join(qemu)
+    for fmt in ("args", "libvirt"):
+        builtin = ipxe_compat("qemu-config", compat_deb, "--format", fmt, share=tmp_path).stdout
+        asked = ipxe_compat("qemu-config", compat_deb, "--format", fmt, "--qemu", command,
+                            share=tmp_path).stdout
+        assert asked == builtin
 
 
 @pytest.mark.parametrize("which", ["bookworm", "trixie", "sid"])
@@ -167,3 +192,43 @@ def test_bookworm_guest_to_trixie_with_a_grown_rom(
     expected = {f"nic{i}": f"256k-{n.romfile}" if n.romfile.startswith("efi-") else n.romfile
                 for i, n in enumerate(nics) if n.romfile is not None}
     assert outcome.romfiles == expected
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_bookworm_to_trixie_through_the_command_line(
+        machine: str, trixie: Root, compat_deb: Path, tmp_path: Path) -> None:
+    """verify-migration, each end on its own installed ROMs: the host's QEMU 7.2 and bookworm's
+    ipxe-qemu; trixie's QEMU 10.0 with the grown efi-virtio.rom and the compat .deb installed.
+    Without the mapping the virtio family fails; with exactly what qemu-config prints, every
+    model completes on the compat ROMs."""
+    require_tool("qemu-system-x86_64")
+    to_qemu = shlex.join(trixie.command(QEMU, [tmp_path]))
+    common = ["verify-migration", "--to-qemu", to_qemu, "--machine", machine, "--json"]
+
+    without = ipxe_compat(*common, share=tmp_path, check=False)
+    assert without.returncode == 1, without.stderr
+    report = json.loads(without.stdout)
+    assert report["source_qemu"]["version"].startswith("7.2.")
+    assert report["destination_qemu"]["version"].startswith("10.0.")
+    assert report["machine"] == machine
+    rows = {r["device"]: r for r in report["migrations"]}
+    assert len(rows) == 24  # every model loading a ROM on both (pvrdma: 7.2 only; igb: no ROM)
+    failed = {d for d, r in rows.items() if r["status"] != "completed"}
+    assert failed == VIRTIO
+    for device in VIRTIO:
+        assert SIZE_MISMATCH.match(rows[device]["error"]), rows[device]
+        assert rows[device]["size_mismatch"]["destination_size"] == 0x80000
+
+    config = tmp_path / "compat.args"
+    config.write_text(ipxe_compat("qemu-config", compat_deb, share=tmp_path).stdout)
+    assert "-global virtio-net-pci-base.romfile=256k-efi-virtio.rom" in config.read_text()
+    fixed = ipxe_compat(*common, "--to-config", config, share=tmp_path)
+    report = json.loads(fixed.stdout)
+    assert report["summary"] == {"completed": 24, "failed": 0}
+    loaded = {r["device"]: r["destination_romfile"] for r in report["migrations"]}
+    assert loaded == {m: (f"256k-{rom}" if rom.startswith("efi-") else rom)
+                      for m, rom in BUILTIN.defaults.items()}
+    text = ipxe_compat(*common[:-1], "--to-config", config, "--device",
+                       "virtio-net-pci-non-transitional", share=tmp_path).stdout
+    assert text.startswith("from QEMU 7.2.") and "\nto   QEMU 10.0." in text
+    assert "1 of 1 migrations completed" in text
