@@ -31,7 +31,7 @@ CONFIGURE = ("--target-list=x86_64-softmmu", "--without-default-features", "--en
              "--disable-install-blobs")
 BUILD_DEPENDS = ("quilt", "ninja-build", "libglib2.0-dev", "libpixman-1-dev", "libfdt-dev",
                  "libslirp-dev", "gcc", "pkg-config", "python3-venv")
-TOOLS = ("quilt", "ninja", "gcc", "pkg-config", "dpkg-source", "/usr/bin/python3")
+TOOLS = ("quilt", "ninja", "gcc", "pkg-config", "dpkg-source", "/usr/bin/python3", "patch")
 
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
