@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import require_tool
 from tests.libvirt_session import PrivateLibvirt, domain_xml
+from tests.tools import run
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +69,37 @@ def test_domain_with_compat_roms_validates_starts_and_loads_them(compat_roms: Pa
                                 re.MULTILINE))
         assert len(sizes) == len(MODELS), blocks
         assert set(sizes.values()) == {"0x0000000000040000"}, blocks
+
+
+@pytest.mark.parametrize("machine", ["pc-i440fx-7.2", "pc-q35-7.2"])
+def test_qemu_config_libvirt_output_starts_a_domain_with_the_compat_roms(
+        compat_deb: Path, compat_roms: Path, machine: str, tmp_path: Path) -> None:
+    """``qemu-config --format libvirt`` pasted into a domain: one interface per concrete model,
+    the transitional ones included; it validates, starts, and QEMU loads the compat ROMs."""
+    require_tool("libvirtd", "virsh", "virt-xml-validate", "qemu-system-x86_64")
+    with PrivateLibvirt() as libvirt:
+        shared = libvirt.share(sorted(compat_roms.glob("256k-efi-*.rom")))
+        snippet = run([sys.executable, "-m", "ipxe_compat", "qemu-config", compat_deb,
+                       "--format", "libvirt", "--install-dir", str(shared[0].parent)],
+                      cwd=tmp_path).stdout
+        models = re.findall(r"<model type='([^']+)'/>", snippet)
+        assert {"virtio", "virtio-transitional", "virtio-non-transitional", "e1000",
+                "e1000-82544gc", "e1000-82545em", "e1000e", "rtl8139"} <= set(models)
+        # The private daemon has no 'default' network: the same interfaces in user mode.
+        user = snippet.replace("<interface type='network'>\n  <source network='default'/>\n",
+                               "<interface type='user'>\n")
+        assert user.count("<interface type='user'>") == len(models)
+        xml = domain_xml("from-qemu-config", machine, []).replace(
+            "  </devices>", "".join(f"    {line}\n" for line in user.splitlines()) + "  </devices>")
+        (libvirt.top / "files" / "domain.xml").write_text(xml)
+        valid = subprocess.run(["virt-xml-validate", str(libvirt.top / "files" / "domain.xml"),
+                                "domain"], capture_output=True, text=True, check=False)
+        assert valid.returncode == 0, valid.stderr + xml
+        libvirt.virsh("define", str(libvirt.top / "files" / "domain.xml"))
+        libvirt.virsh("start", "--paused", "from-qemu-config")
+        roms = re.findall(r"<rom file='([^']+)'/>", snippet)
+        for index, rom in enumerate(roms):
+            assert libvirt.qmp("from-qemu-config", "qom-get", path=f"/machine/peripheral/net{index}",
+                               property="romfile") == rom
+        assert {Path(rom).name for rom in roms} == {p.name for p in shared} - {
+            "256k-efi-eepro100.rom"}  # no model loads efi-eepro100.rom by default
