@@ -38,13 +38,20 @@ class QemuFacts:
 
     @property
     def label(self) -> str:
-        return f"QEMU {self.version} ({shlex.join(self.command)})"
+        return f"QEMU {self.version} ({short_command(self.command)})"
 
     def machine(self, name: str) -> str:
         """The versioned machine type ``name`` stands for; exit 2 if this QEMU lacks it."""
         if name not in self.machines:
             raise UsageError(f"machine type {name!r} is not one of {self.label}'s")
         return self.machines[name]
+
+
+def short_command(command: Sequence[str]) -> str:
+    """The command as typed, or its first and last word when it is long (a wrapper such as
+    unshare/chroot around qemu-system-x86_64): for messages and the text report."""
+    joined = shlex.join(command)
+    return joined if len(joined) <= 80 else f"{shlex.quote(command[0])} ... {shlex.quote(command[-1])}"
 
 
 def pci_nic_models(help_text: str) -> list[str]:
@@ -56,7 +63,7 @@ def pci_nic_models(help_text: str) -> list[str]:
 def probe_qemu(command: Sequence[str], timeout: float = 30.0) -> QemuFacts:
     """Ask the QEMU ``command`` for its version, machine types and NIC models (exit 2 if it
     cannot be run or asked)."""
-    label = shlex.join(command)
+    label = short_command(command)
     workdir = private_dir()
     try:
         models = pci_nic_models(device_help(command, timeout))
