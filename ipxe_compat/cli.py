@@ -201,90 +201,173 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
     _report(compare_roms(old, new, globs, pinned), as_json)
 
 
-@cli.command("qemu-config", short_help="Print QEMU -global flags, libvirt XML or C compat entries for the ROMs.")
+@cli.command("qemu-config", short_help="Print -global flags, libvirt XML, C entries or a QEMU patch for the ROMs.")
 @click.argument("source", metavar="SOURCE")
-@click.option("--format", "fmt", type=click.Choice(["args", "libvirt", "c"]), default="args",
-              show_default=True, help="-global flags, libvirt <interface> snippets, or C entries.")
+@click.option("--format", "fmt", type=click.Choice(["args", "libvirt", "c", "patch"]), default="args",
+              show_default=True, help="-global flags, libvirt <interface> snippets, C entries, or a "
+              "DEP-3 quilt patch for QEMU's source (needs --machine-compat and --qemu-source).")
 @click.option("--machine-compat", metavar="X_Y",
-              help="With --format c: the hw_compat_X_Y array to name (e.g. 7_2).")
+              help="With --format c or patch: the hw_compat_X_Y array to name (e.g. 7_2).")
+@click.option("--qemu-source", metavar="DIR",
+              help="With --format patch: the QEMU source tree (as dpkg-source -x leaves it) to patch.")
+@click.option("--control-patch", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --format patch: also write the debian/control change making "
+              "qemu-system-x86 depend on the compat package to FILE (never overwritten).")
 @click.option("--install-dir", metavar="PATH", help="Where the ROMs are installed.  [default: from the .deb, "
               "else /usr/share/qemu]")
-@click.option("--qemu", "qemu_binary", metavar="BIN",
-              help="Read each NIC model's default romfile from this QEMU (qom-get) instead of "
-              "the built-in table.")
+@click.option("--qemu", "qemu_command", metavar="CMD",
+              help="Discover the NIC models, their default romfiles and QOM families from this QEMU "
+              "command instead of the built-in table.")
 @click.option("--fallback-builtin", is_flag=True,
               help="With --qemu: use the built-in table if that QEMU cannot be asked.")
-def qemu_config(source: str, fmt: str, machine_compat: str | None, install_dir: str | None,
-                qemu_binary: str | None, fallback_builtin: bool) -> None:
+def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: str | None,
+                control_patch: Path | None, install_dir: str | None, qemu_command: str | None,
+                fallback_builtin: bool) -> None:
     """Tell QEMU to use the compat ROMs in SOURCE for the NIC models they replace.
 
     SOURCE is the compat package (.deb), its source tree or any directory of compat ROMs
     (or apt:NAME[=VERSION] of an installed-elsewhere compat package).
     A ROM replaces a model's default only where that default is the original ROM:
-    256k-efi-virtio.rom for virtio-net-pci (default efi-virtio.rom).
+    256k-efi-virtio.rom for the virtio-net-pci family (default efi-virtio.rom). Flags, C entries
+    and the patch name each family's most general QOM type (virtio-net-pci-base covers
+    virtio-net-pci and its transitional and non-transitional variants); libvirt lists every
+    concrete model.
 
     \b
     Examples:
       ipxe-compat qemu-config ipxe-qemu-256k-compat-efi-roms_*.deb
-      ipxe-compat qemu-config build/ipxe-qemu-256k-compat-*/ --format c --machine-compat 7_2
+      ipxe-compat qemu-config ipxe-qemu-256k-compat-efi-roms_*.deb --qemu 'chroot /srv/trixie qemu-system-x86_64'
+      ipxe-compat qemu-config build/ipxe-qemu-256k-compat-*/ --format patch --machine-compat 7_2 \\
+          --qemu-source qemu-10.0.13+ds/ --control-patch control.diff > 256k-compat-roms.patch
     """
     from .core import fields
-    from .core.devices import DEFAULT_ROMFILE
+    from .core.devices import BUILTIN
     from .input import read_sources
-    from .qemu import probe_romfiles, qemu_config
+    from .qemu import (
+        PatchRequest,
+        compat_package,
+        find_qemu,
+        mappings,
+        probe_qemu,
+        qemu_config,
+        read_qemu_source,
+    )
+    from .qemu import control_patch as make_control
 
-    if machine_compat is not None:  # before QEMU is asked anything
+    if machine_compat is not None:
         fields.machine_compat(machine_compat)
+    if fmt == "patch" and (machine_compat is None or qemu_source is None):
+        raise UsageError("--format patch needs --machine-compat X_Y and --qemu-source DIR")
+    if fmt != "patch" and (qemu_source is not None or control_patch is not None):
+        raise UsageError("--qemu-source and --control-patch go with --format patch")
+    if control_patch is not None and control_patch.exists():
+        raise UsageError("--control-patch file exists; not overwriting it", path=str(control_patch))
     if install_dir is not None:
         fields.install_dir(install_dir)
-    table = dict(DEFAULT_ROMFILE)
-    if qemu_binary:
+    table = BUILTIN
+    if qemu_command:
         try:
-            table = probe_romfiles(qemu_binary)
+            table = probe_qemu(find_qemu(qemu_command)).nics
         except IpxeCompatError as error:
             if not fallback_builtin:
                 raise
             click.echo(f"{PROG}: warning: {error}; using the built-in table", err=True)
-    click.echo(qemu_config(read_sources([source]), fmt, machine_compat, install_dir, table),
-               nl=False)
+    romset = read_sources([source])
+    request = None
+    if fmt == "patch" and qemu_source is not None:
+        request = PatchRequest(read_qemu_source(qemu_source), _patch_author(), _patch_date())
+    text = qemu_config(romset, fmt, machine_compat, install_dir, table, request)
+    control = None
+    if control_patch is not None:
+        assert request is not None
+        if request.source.control is None:
+            raise SourceError("has no debian/control for --control-patch", path=qemu_source)
+        control = make_control(request.source.control, compat_package(mappings(romset, table), romset))
+    if control is not None and control_patch is not None:
+        try:
+            with open(control_patch, "x", encoding="utf-8") as out:
+                out.write(control)
+        except FileExistsError:
+            raise UsageError("--control-patch file exists; not overwriting it",
+                             path=str(control_patch)) from None
+    click.echo(text, nl=False)
 
 
 #: One paused-guest migration takes well under a second; an hour is past any real wait.
 MAX_TIMEOUT = 3600.0
 
 
-@cli.command("verify-migration", short_help="Migrate paused guests between two ROM sets with a real QEMU.")
-@click.argument("source", metavar="FROM")
-@click.argument("target", metavar="TO")
-@click.option("--qemu", "qemu_binary", default="qemu-system-x86_64", show_default=True,
-              metavar="BIN", help="The QEMU binary to run (both ends).")
+def _patch_author() -> str:
+    """DEBFULLNAME <DEBEMAIL> as dch would write it, else the tool's name."""
+    try:
+        return _default_maintainer()
+    except UsageError:
+        return f"{PROG} {__version__}"
+
+
+def _patch_date() -> str | None:
+    """Last-Update from SOURCE_DATE_EPOCH (never the clock: the patch is reproducible)."""
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds")
+    return time.strftime("%Y-%m-%d", time.gmtime(int(value)))
+
+
+@cli.command("verify-migration", short_help="Migrate paused guests across QEMU builds and ROM sets.")
+@click.argument("sets", nargs=-1, metavar="[FROM TO]")
+@click.option("--qemu", "qemu_command", default="qemu-system-x86_64", show_default=True,
+              metavar="CMD", help="The QEMU command at both ends (a path, or e.g. "
+              "'chroot /srv/trixie qemu-system-x86_64').")
+@click.option("--from-qemu", metavar="CMD", help="The source's QEMU command.  [default: --qemu]")
+@click.option("--to-qemu", metavar="CMD", help="The destination's QEMU command.  [default: --qemu]")
+@click.option("--machine", metavar="TYPE",
+              help="Machine type at both ends.  [default: the source QEMU's default, versioned, "
+              "e.g. pc-i440fx-7.2]")
 @click.option("--device", "devices", multiple=True, metavar="MODEL",
-              help="Only this NIC model (repeatable).  [default: every model each ROM drives]")
+              help="Only this NIC model (repeatable).  [default: every model both QEMUs have]")
+@click.option("--to-config", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="qemu-config --format args output ('-global' lines) for the destination.")
 @click.option("--timeout", default=30.0, show_default=True, metavar="SECONDS",
               help="Give up on one migration after this long.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Migrations at once.  [default: CPUs]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def verify_migration(source: str, target: str, qemu_binary: str, devices: tuple[str, ...],
-                     timeout: float, jobs: int | None, as_json: bool) -> None:
-    """Prove with a real QEMU that guests migrate from FROM's ROMs to TO's.
+def verify_migration(sets: tuple[str, ...], qemu_command: str, from_qemu: str | None,
+                     to_qemu: str | None, machine: str | None, devices: tuple[str, ...],
+                     to_config: Path | None, timeout: float, jobs: int | None,
+                     as_json: bool) -> None:
+    """Prove with real QEMU builds that guests migrate from one host to another.
 
-    For each ROM of FROM that TO also has (TO's compat prefix stripped) and each NIC model
-    it drives, a paused guest (TCG, no disk, no network) with the FROM ROM migrates over a unix
-    socket to one with the TO ROM. Reports "completed" or QEMU's own error. Exit 1 if any fails.
-    FROM and TO are sources as for the other commands: PATH.deb, DIR, PATH.rom, apt:NAME[=VERSION].
+    With FROM and TO (ROM sets: PATH.deb, DIR, PATH.rom, apt:NAME[=VERSION]): for each ROM of
+    FROM that TO also has (TO's compat prefix stripped) and each NIC model it drives, a paused
+    guest (TCG, no disk, no network) with the FROM ROM migrates over a unix socket to one with
+    the TO ROM. Without them: each end loads its own QEMU's installed ROMs, for every NIC model
+    both QEMUs have that loads a ROM, and the destination gets --to-config's -global lines.
+    A migration completes only when the destination runs the guest; otherwise QEMU's own error
+    is reported. Exit 1 if any fails. A QEMU run in another root must see $TMPDIR, where the
+    sockets and ROM copies live.
 
     \b
-    Example: the old ROMs migrate to the compat ROMs, not to the grown ones:
+    Examples:
       ipxe-compat verify-migration ipxe-qemu_<old>_all.deb ipxe-qemu-256k-compat-efi-roms_*.deb
+      ipxe-compat qemu-config ipxe-qemu-256k-compat-efi-roms_*.deb > compat.args
+      ipxe-compat verify-migration --to-qemu 'chroot /srv/trixie qemu-system-x86_64' \\
+          --machine pc-q35-7.2 --to-config compat.args
     """
     from .input import read_sources
     from .qemu import verify_migration as verify
 
     if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
         raise UsageError(f"--timeout {timeout} is not a number of seconds in (0, {MAX_TIMEOUT}]")
-    old, new = read_sources([source]), read_sources([target])
+    if len(sets) not in (0, 2):
+        raise UsageError("give both FROM and TO, or neither (each end's installed ROMs)")
+    old = read_sources([sets[0]]) if sets else None
+    new = read_sources([sets[1]]) if sets else None
+    config = _read_file(str(to_config), "--to-config") if to_config is not None else None
     with signals_as_exceptions():  # SIGTERM reaps the QEMUs as Ctrl-C does
-        outcome = verify(old, new, qemu_binary, devices, timeout, jobs)
+        outcome = verify(old, new, from_qemu or qemu_command, to_qemu or qemu_command, machine,
+                         devices, timeout, jobs, config.text if config is not None else None)
     _report(outcome, as_json)
 
 

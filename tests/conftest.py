@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import NoReturn
 
@@ -77,3 +79,23 @@ def maintainer_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEBFULLNAME", "Test Maintainer")
     monkeypatch.setenv("DEBEMAIL", "test@example.org")
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+
+
+@pytest.fixture(scope="session")
+def compat_deb(bookworm_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The compat .deb made from bookworm's ipxe-qemu by today's generate + dpkg-buildpackage.
+
+    Reproducible (fixed SOURCE_DATE_EPOCH), so its bytes, and the cache keys of the roots it is
+    installed in, change only when generate's output does.
+    """
+    require_tool("dpkg-buildpackage", "dh", "fakeroot")
+    out = tmp_path_factory.mktemp("compat-deb")
+    env = {**os.environ, "DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
+           "SOURCE_DATE_EPOCH": "1700000000"}
+    subprocess.run([sys.executable, "-m", "ipxe_compat", "generate", str(bookworm_deb),
+                    "-o", str(out)], check=True, capture_output=True, env=env)
+    (tree,) = out.glob("ipxe-qemu-256k-compat-*/")
+    subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=tree, check=True,
+                   capture_output=True, env=env)
+    (deb,) = out.glob("ipxe-qemu-256k-compat-efi-roms_*_all.deb")
+    return deb

@@ -107,7 +107,7 @@ def roots_dir() -> Path:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     with open(path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -135,7 +135,7 @@ def mmdebstrap_argv(spec: RootSpec, target: Path) -> list[str]:
 def ensure_root(spec: RootSpec) -> Root:
     """The root for ``spec``, built with mmdebstrap unless the cache already has it."""
     final = roots_dir() / spec.key()
-    with _locked(roots_dir() / f".{spec.key()}.lock"):
+    with locked(roots_dir() / f".{spec.key()}.lock"):
         if not final.is_dir():
             partial = Path(tempfile.mkdtemp(prefix=f".{spec.key()}.", dir=roots_dir()))
             partial.rmdir()  # mmdebstrap wants to create its target itself

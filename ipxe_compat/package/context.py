@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..core import fields
-from ..core.devices import devices_for, libvirt_model
+from ..core.devices import BUILTIN, devices_for, libvirt_model
 from .plan import CompatRom
 from .spec import PackageSpec
 
@@ -36,6 +36,7 @@ class ManifestEntry:
     origin_version: str
     origin_path: str
     devices: tuple[str, ...]  # the NIC models whose default ROM it replaces
+    drivers: tuple[str, ...] = ()  # the QOM types covering those models (e1000-base)
 
     @property
     def padding(self) -> int:
@@ -139,6 +140,7 @@ def _manifest_entry(rom: CompatRom) -> ManifestEntry:
         origin_version=original.origin.version or original.origin.source_version or "-",
         origin_path=original.path,
         devices=devices_for(original.name),
+        drivers=tuple(f.driver for f in BUILTIN.families if f.rom == original.name),
     )
 
 

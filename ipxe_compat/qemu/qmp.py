@@ -1,29 +1,36 @@
 """Run QEMU and talk QMP to it: the only module that starts processes of QEMU.
 
 Every QEMU is started paused (``-S``), with TCG, no defaults, no display, no disk and no network,
-and its QMP socket in a private temporary directory. :class:`Qemu` is a context manager that
-always reaps its process (terminate, then kill), also on timeouts, errors and Ctrl-C.
+and its QMP socket in a private temporary directory, which is also its working directory: QEMU
+looks for a bare romfile name in its cwd before its data directories, so a stray ``*.rom`` in
+the user's directory is never picked up. QEMU is a command, not only a path
+(``chroot /srv/trixie qemu-system-x86_64`` runs another distribution's build; such a QEMU must see
+the private directory, e.g. through TMPDIR on a bind-mounted directory). :class:`Qemu` is a
+context manager that always reaps its process (terminate, then kill), also on timeouts, errors
+and Ctrl-C.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from ..errors import ToolError, UsageError
 
-__all__ = ["DEFAULT_QEMU", "Qemu", "QmpError", "find_qemu", "private_dir"]
+__all__ = ["DEFAULT_QEMU", "Qemu", "QmpError", "device_help", "find_qemu", "private_dir", "version"]
 
 DEFAULT_QEMU = "qemu-system-x86_64"
-BASE_ARGS = ("-machine", "pc,accel=tcg", "-m", "64", "-nodefaults", "-display", "none",
+BASE_ARGS = ("-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none",
              "-S", "-serial", "none", "-monitor", "none")
 
 
@@ -36,29 +43,53 @@ class QmpError(ToolError):
     """QEMU did not answer, or answered a QMP command with an error."""
 
 
-def find_qemu(binary: str) -> str:
-    """The path of ``binary``; exit 2 if it is missing (apt-get install qemu-system-x86)."""
-    path = shutil.which(binary)
+def find_qemu(command: str) -> list[str]:
+    """``command`` split as a shell would (``chroot /srv/trixie qemu-system-x86_64``); exit 2 if
+    its program is missing (apt-get install qemu-system-x86)."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as error:
+        raise UsageError(f"QEMU command {command!r}: {error}") from None
+    if not argv:
+        raise UsageError("the QEMU command is empty")
+    path = shutil.which(argv[0])
     if path is None:
-        raise UsageError(f"QEMU binary {binary!r} not found (apt-get install qemu-system-x86)")
-    return path
+        raise UsageError(f"QEMU command {argv[0]!r} not found (apt-get install qemu-system-x86)")
+    return [path, *argv[1:]]
+
+
+def device_help(command: Sequence[str], timeout: float) -> str:
+    """``QEMU -device help``: the device models this QEMU has, by category."""
+    try:
+        result = subprocess.run([*command, "-device", "help"], capture_output=True, text=True,
+                                check=False, timeout=timeout, stdin=subprocess.DEVNULL,
+                                cwd=tempfile.gettempdir())
+    except subprocess.TimeoutExpired:
+        raise QmpError(f"{shlex.join(command)} -device help took over {timeout} s") from None
+    if result.returncode != 0:
+        raise QmpError(f"{shlex.join(command)} -device help failed: "
+                       f"{result.stderr.strip()[-300:] or result.returncode}")
+    return result.stdout
 
 
 class Qemu:
     """A paused QEMU with a QMP socket in ``workdir``; stderr is kept for error messages."""
 
-    def __init__(self, binary: str, workdir: Path, name: str, extra: list[str], timeout: float):
+    def __init__(self, command: Sequence[str], workdir: Path, name: str, extra: Sequence[str],
+                 timeout: float):
         self.qmp_path = workdir / f"{name}.qmp"
         self.stderr_path = workdir / f"{name}.stderr"
+        self.workdir = workdir
         self.timeout = timeout
-        self.argv = [binary, *BASE_ARGS, "-qmp", f"unix:{self.qmp_path},server=on,wait=off", *extra]
+        self.argv = [*command, *BASE_ARGS, "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+                     *extra]
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._buffer = b""
 
     def __enter__(self) -> Self:
         with open(self.stderr_path, "wb") as err:
-            self._proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+            self._proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, cwd=self.workdir,
                                           stdout=subprocess.DEVNULL, stderr=err)
         try:
             self._connect()
@@ -102,7 +133,7 @@ class Qemu:
         """QEMU's first error on stderr, without its program-name prefix and warnings."""
         for line in self.stderr().splitlines():
             text = line.split(": ", 1)[1] if line.startswith("qemu-system") and ": " in line else line
-            if text.strip() and not text.startswith("warning:"):
+            if text.strip() and not text.startswith(("warning:", "info:")):
                 return text.strip()
         return None
 
@@ -167,3 +198,9 @@ def private_dir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="ipxe-compat-qemu-"))
     os.chmod(path, 0o700)
     return path
+
+
+def version(qemu: Qemu) -> str:
+    """``7.2.22``: the version QEMU reports (query-version)."""
+    number = qemu.command("query-version")["qemu"]
+    return f"{number['major']}.{number['minor']}.{number['micro']}"
