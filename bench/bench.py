@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ipxe_compat.sources import read_source
+from ipxe_compat.input import read_source
 from tests import archive, factory  # the repository's own helpers
 
 PY = sys.executable

@@ -5,7 +5,9 @@ migration refuses a block of another size; so when an ipxe update moves a ROM ac
 two, VMs can no longer migrate from old hosts. This package turns old ROM sets into an
 ``ipxe-qemu-256k-compat`` source package that keeps the old ROMs under prefixed names.
 
-The command line (:mod:`ipxe_compat.cli`) is a thin layer over these functions.
+The command line (:mod:`ipxe_compat.cli`) is a thin layer over the subpackages' faces: ``input``
+(reading ROM sets), ``check`` (inspect, check), ``package`` (generate) and ``qemu`` (qemu-config,
+verify-migration), all standing on ``core`` (pure rules and facts). README.md, "Code layout".
 """
 
 from __future__ import annotations

@@ -1,12 +1,30 @@
-"""The one exception family of ipxe-compat.
+"""The one exception family of ipxe-compat, by kind, and SIGTERM as an exception.
 
-Every error the library raises on purpose is an :class:`IpxeCompatError`. Each carries the exit
-status the command-line contract gives it (``../shared/docs/cli.md``: 1 = the command ran and found
-a problem, 2 = unusable input or bad usage) and the file (and, for a ROM, the byte offset) it is
-about, so the CLI can print one line and exit in one place.
+Every error the library raises on purpose is an :class:`IpxeCompatError`. Each kind carries the
+exit status the command-line contract gives it (``../shared/docs/cli.md``: 1 = the command ran and
+found a problem, 2 = bad usage or unusable input) and the file (and, for a ROM, the byte offset) it
+is about, so the CLI prints one line and exits in one place. Any other exception is a bug: the CLI
+exits 3 (an internal error) for it.
 """
 
 from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+__all__ = [
+    "IpxeCompatError",
+    "OutputError",
+    "OutputExistsError",
+    "RomFormatError",
+    "RomTooLargeError",
+    "SourceError",
+    "ToolError",
+    "UsageError",
+    "signals_as_exceptions",
+]
 
 
 class IpxeCompatError(Exception):
@@ -28,11 +46,21 @@ class IpxeCompatError(Exception):
 
 
 class UsageError(IpxeCompatError):
-    """An option value is malformed or the options contradict each other (exit 2)."""
+    """An option value (given, or read from a recipe) is malformed, or options contradict each
+    other (exit 2)."""
 
 
 class SourceError(IpxeCompatError):
-    """A ROM set source cannot be read: missing, not a package, no ROMs, clashing ROMs (exit 2)."""
+    """An input cannot be used: a ROM set source (missing, not a package, no ROMs, clashing or
+    ambiguously paired ROMs), a recipe, an origin copyright or a changelog file (exit 2)."""
+
+
+class OutputError(IpxeCompatError):
+    """The output directory cannot be used: not a directory, not creatable, not writable (exit 2)."""
+
+
+class OutputExistsError(OutputError):
+    """An output path already exists and ``--force`` was not given (exit 2)."""
 
 
 class RomFormatError(IpxeCompatError):
@@ -47,11 +75,26 @@ class RomTooLargeError(IpxeCompatError):
     exit_code = 1
 
 
-class OutputExistsError(IpxeCompatError):
-    """An output path already exists and ``--force`` was not given (exit 2)."""
-
-
 class ToolError(IpxeCompatError):
-    """An external Debian tool (dpkg-source, dpkg-genchanges) failed or is missing (exit 1)."""
+    """An external tool (dpkg-source, dpkg-genchanges, QEMU) failed or is missing (exit 1)."""
 
     exit_code = 1
+
+
+@contextmanager
+def signals_as_exceptions() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt inside the block, so cleanup runs as on Ctrl-C."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous: Callable[[int, FrameType | None], object] | int | None = None
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -11,6 +11,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests.tools import tool_error
+
 BOOKWORM_VERSION = "1.0.0+git-20190125.36a4c85-5.1"
 TRIXIE_VERSION = "1.21.1+git20250501.dad20602+dfsg-1"
 SID_VERSION = "2.0.0+dfsg-5"
@@ -59,9 +61,12 @@ def fetch(version: str, package: str = "ipxe-qemu") -> Path:
     options: list[str] = []
     if version != BOOKWORM_VERSION:
         options = _private_apt(["trixie", "sid"])
-        subprocess.run(["apt-get", *options, "-q", "update"], check=True, capture_output=True)
+        update = subprocess.run(["apt-get", *options, "-q", "update"], capture_output=True,
+                                text=True, check=False)
+        if update.returncode != 0:
+            raise tool_error(update)
     result = subprocess.run(["apt-get", *options, "-q", "download", f"{package}={version}"],
                             cwd=cache_dir(), capture_output=True, text=True, check=False)
     if result.returncode != 0 or not target.exists():
-        raise RuntimeError(f"apt-get download {package}={version} failed: {result.stderr.strip()}")
+        raise tool_error(result)
     return target

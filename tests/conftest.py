@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -12,29 +15,38 @@ from tests import archive, toolpkg
 from tests.roots import RootSpec, ensure_tarball
 
 IN_CI = os.environ.get("CI") == "true"
-#: Fixtures that fetch real packages from Debian's archive (network, apt).
-ARCHIVE_FIXTURES = {"bookworm_deb", "trixie_deb", "sid_deb"}
+#: Fixtures that download from Debian's archive: a test using one must be marked integration.
+ARCHIVE_FIXTURES = frozenset({"bookworm_deb", "trixie_deb", "sid_deb"})
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test on a real archive package is an integration test, whatever its module says.
-
-    So ``-m "not integration"`` (the Debian package build, its autopkgtest) never needs the
-    network, and a test cannot forget the marker.
-    """
-    for item in items:
-        if ARCHIVE_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.integration)
+def _cannot(message: str) -> NoReturn:
+    """Skip locally; under CI=true what a test needs and lacks is a failure, never a skip."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def require_tool(*names: str) -> None:
     """Skip without a Debian tool locally; under CI=true a missing tool is a failure."""
     missing = [name for name in names if shutil.which(name) is None]
     if missing:
-        message = f"missing tool(s): {', '.join(missing)} (apt-get install them; see .ci/run)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        _cannot(f"missing tool(s): {', '.join(missing)} (apt-get install them; see .ci/run)")
+
+
+def require_root(why: str) -> None:
+    """Skip when not root locally; under CI=true (which runs as root) it is a failure."""
+    if os.geteuid() != 0:
+        _cannot(f"needs root: {why}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that downloads from the archive must say so (-m 'not integration' stays offline)."""
+    unmarked = [item.nodeid for item in items
+                if ARCHIVE_FIXTURES & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("integration") is None]
+    if unmarked:
+        raise pytest.UsageError("archive packages used by tests not marked integration: "
+                                + ", ".join(unmarked))
 
 
 def _fetch(version: str) -> Path:
@@ -71,6 +83,26 @@ def maintainer_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
+def compat_deb(bookworm_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The compat .deb made from bookworm's ipxe-qemu by today's generate + dpkg-buildpackage.
+
+    Reproducible (fixed SOURCE_DATE_EPOCH), so its bytes, and the cache keys of the roots it is
+    installed in, change only when generate's output does.
+    """
+    require_tool("dpkg-buildpackage", "dh", "fakeroot")
+    out = tmp_path_factory.mktemp("compat-deb")
+    env = {**os.environ, "DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
+           "SOURCE_DATE_EPOCH": "1700000000"}
+    subprocess.run([sys.executable, "-m", "ipxe_compat", "generate", str(bookworm_deb),
+                    "-o", str(out)], check=True, capture_output=True, env=env)
+    (tree,) = out.glob("ipxe-qemu-256k-compat-*/")
+    subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=tree, check=True,
+                   capture_output=True, env=env)
+    (deb,) = out.glob("ipxe-qemu-256k-compat-efi-roms_*_all.deb")
+    return deb
+
+
+@pytest.fixture(scope="session")
 def tool_build(tmp_path_factory: pytest.TempPathFactory) -> toolpkg.Build:
     """ipxe-compat's own package (.dsc, .tar.xz, .deb, .changes), built once per session with
     dpkg-buildpackage from a copy of the repository, with Debian's python3 and libraries."""
@@ -90,6 +122,4 @@ def sbuild_chroot() -> Path:
     try:
         return ensure_tarball(RootSpec("bookworm", ("debhelper",), variant="buildd"))
     except RuntimeError as error:
-        if IN_CI:
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+        _cannot(str(error))

@@ -1,6 +1,6 @@
 """Build option ROMs and .deb packages in memory, byte by byte, for tests.
 
-The layouts follow the PCI Firmware spec and EFI 1.10 section 12.4 as ipxe_compat.rom documents
+The layouts follow the PCI Firmware spec and EFI 1.10 section 12.4 as ipxe_compat.core.rom documents
 them; building them here independently of the parser lets the tests catch a parser that agrees
 with itself but not with the format.
 """
@@ -162,3 +162,67 @@ def ipxe_qemu_deb(roms: dict[str, bytes], *, rom_dir: str = "usr/lib/ipxe/qemu",
     files = {f"{rom_dir}/{name}": data for name, data in roms.items()}
     files["usr/share/doc/ipxe-qemu/copyright"] = COPYRIGHT.encode()
     return deb(files, compression=compression, version=version)
+
+
+# --- tar and ar written header by header, for hostile packages ---------------------------------
+
+def tar_header(name: str, size: int = 0, kind: bytes = b"0", *, linkname: str = "",
+               mtime: int = 1600000000, size_field: bytes | None = None) -> bytes:
+    """One 512-byte ustar header with a correct checksum; ``size_field`` overrides the 12 size
+    bytes (GNU base-256, a lie), so a header can declare what its data is not."""
+    header = bytearray(512)
+    header[0:100] = name.encode()[:100].ljust(100, b"\0")
+    header[100:108] = b"0000644\0"
+    header[108:116] = header[116:124] = b"0000000\0"
+    header[124:136] = size_field if size_field is not None else f"{size:011o}\0".encode()
+    header[136:148] = f"{mtime:011o}\0".encode()
+    header[148:156] = b" " * 8
+    header[156:157] = kind
+    header[157:257] = linkname.encode()[:100].ljust(100, b"\0")
+    header[257:265] = b"ustar\x0000"
+    header[148:156] = f"{sum(header):06o}\0 ".encode()
+    return bytes(header)
+
+
+def _padded(data: bytes) -> bytes:
+    return data + bytes(-len(data) % 512)
+
+
+def tar_file(name: str, data: bytes, kind: bytes = b"0", **header: object) -> bytes:
+    """A header and its data, padded to the block size."""
+    return tar_header(name, len(data), kind, **header) + _padded(data)  # type: ignore[arg-type]
+
+
+def pax_records(records: list[tuple[str, str]]) -> bytes:
+    """PAX ``LEN key=value\\n`` records, in the given order (keys may repeat)."""
+    out = b""
+    for key, value in records:
+        body = f" {key}={value}\n".encode()
+        length = len(body) + 1
+        while len(str(length).encode()) + len(body) != length:
+            length += 1
+        out += str(length).encode() + body
+    return out
+
+
+def pax_header(records: list[tuple[str, str]], kind: bytes = b"x") -> bytes:
+    """A PAX extended ('x') or global ('g') header for the member that follows."""
+    return tar_file("./PaxHeaders/x", pax_records(records), kind)
+
+
+TAR_END = bytes(1024)
+
+
+def control_tar(control: str | None = None, compression: str = "gz") -> bytes:
+    text = control or ("Package: ipxe-qemu\nVersion: 1.0-1\nSource: ipxe\nArchitecture: all\n"
+                       "Maintainer: Test <test@example.org>\nDescription: test package\n")
+    return compress(tar_file("./control", text.encode()) + TAR_END, compression)
+
+
+def raw_deb(data_tar: bytes, compression: str = "xz", *, control: bytes | None = None,
+            extra: list[tuple[str, bytes]] | None = None) -> bytes:
+    """debian-binary, control.tar.gz, data.tar.<compression> (given uncompressed), then extra."""
+    name = "data.tar" + (f".{compression}" if compression else "")
+    return ar_archive([("debian-binary", b"2.0\n"),
+                       ("control.tar.gz", control if control is not None else control_tar()),
+                       (name, compress(data_tar, compression)), *(extra or [])])

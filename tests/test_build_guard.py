@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -21,9 +20,10 @@ import pytest
 from debian.debfile import DebFile
 
 from ipxe_compat import __version__
-from ipxe_compat.sources import read_source
+from ipxe_compat.input import read_source
 from tests import toolpkg
 from tests.conftest import require_tool
+from tests.tools import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,20 +46,17 @@ def ipxe_like_source(parent: Path, bookworm_deb: Path, grow: str | None = None) 
             if rom.name == grow and directory.name == "roms":
                 data += b"\xff" * (GROWN - len(data))
             (directory / rom.name).write_bytes(data)
-    result = subprocess.run(["dpkg-source", "--build", "ipxe-like"], cwd=parent,
-                            capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
+    run(["dpkg-source", "--build", "ipxe-like"], cwd=parent)
     return parent / DSC
 
 
 def sbuild(parent: Path, tool_build: toolpkg.Build, tarball: Path) -> tuple[int, str]:
     """sbuild of the ipxe-like .dsc with the session's ipxe-compat .deb: exit code and log."""
     start = time.monotonic()
-    result = subprocess.run(
-        ["sbuild", "--chroot-mode=unshare", f"--chroot={tarball}", "-d", "bookworm",
-         f"--extra-package={tool_build.parent / toolpkg.DEB}", "--no-run-lintian",
-         "--no-run-piuparts", "--no-run-autopkgtest", f"--build-dir={parent}", DSC],
-        cwd=parent, capture_output=True, text=True, env=toolpkg.debian_env(), check=False)
+    result = run(["sbuild", "--chroot-mode=unshare", f"--chroot={tarball}", "-d", "bookworm",
+                  f"--extra-package={tool_build.parent / toolpkg.DEB}", "--no-run-lintian",
+                  "--no-run-piuparts", "--no-run-autopkgtest", f"--build-dir={parent}", DSC],
+                 cwd=parent, check=False)
     print(f"\nsbuild of ipxe-like: {time.monotonic() - start:.1f} s, exit {result.returncode}")
     logs = list(parent.glob("ipxe-like_1.0_amd64-*.build"))
     log = logs[0].read_text() if logs else result.stdout + result.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ipxe_compat.sources import read_source
+from tests.dpkg import dpkg_roms
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +34,12 @@ def test_debian_releases_keep_every_rom_in_its_bucket(old: str, new: str, tmp_pa
 
 def test_seed_growth_of_efi_virtio_breaks_migration(bookworm_deb: Path, tmp_path: Path) -> None:
     """The seed's case: efi-virtio.rom grows to 300544 bytes, crossing 256 KiB."""
-    _, roms = read_source(str(bookworm_deb))
     grown = tmp_path / "grown"
     grown.mkdir()
-    for rom in roms:
-        data = rom.data + b"\xff" * (300544 - rom.size) if rom.name == "efi-virtio.rom" else rom.data
-        (grown / rom.name).write_bytes(data)
+    for name, data in dpkg_roms(bookworm_deb).items():
+        if name == "efi-virtio.rom":
+            data += b"\xff" * (300544 - len(data))
+        (grown / name).write_bytes(data)
     result = check(bookworm_deb, grown, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == ("ipxe-compat: error: efi-virtio.rom: QEMU bucket changes from 256k to "

@@ -40,12 +40,39 @@ def deb(tmp_path: Path) -> Path:
     return path
 
 
+COMMANDS = ("inspect", "check", "generate", "qemu-config", "verify-migration")
+
+
 def test_help_teaches_the_commands(tmp_path: Path) -> None:
     result = run("--help", cwd=tmp_path)
     assert result.returncode == 0
-    assert "generate" in result.stdout and "inspect" in result.stdout
+    listing = result.stdout.split("Commands:", 1)[1]
+    for command in COMMANDS:
+        (line,) = [l for l in listing.splitlines() if l.strip().startswith(command + " ")]
+        assert line.rstrip().endswith(".") and "..." not in line  # whole, not cut off
+    assert "apt:NAME[=VERSION]" in result.stdout and "PATH.deb" in result.stdout
     result = run("generate", "--help", cwd=tmp_path)
     assert "--pad-byte" in result.stdout and "dpkg-buildpackage" in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_names_the_apt_source_form(tmp_path: Path, command: str) -> None:
+    result = run(command, "--help", cwd=tmp_path)
+    assert result.returncode == 0 and "apt:NAME[=VERSION]" in result.stdout
+
+
+def test_option_help_names_what_it_takes(tmp_path: Path) -> None:
+    generate = " ".join(run("generate", "--help", cwd=tmp_path).stdout.split())
+    assert "--size SIZE" in generate and "--pad-byte BYTE" in generate
+    assert "0xff, 255, 0o377, 0" in generate
+    assert "--newversion VERSION" in generate and "--version VERSION" not in generate
+    for option in ("--origin-source", "--origin-version", "--origin-copyright"):
+        text = generate.split(option, 1)[1].split(" --", 1)[0]
+        assert "Required for DIR and .rom sources" in text, option
+    check = " ".join(run("check", "--help", cwd=tmp_path).stdout.split())
+    assert "--romsize SIZE" in check and "--expect GLOB=SIZE" in check
+    version = run("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("ipxe-compat, version ")
 
 
 def test_generate_writes_orig_and_tree(tmp_path: Path, deb: Path) -> None:
@@ -55,7 +82,11 @@ def test_generate_writes_orig_and_tree(tmp_path: Path, deb: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "ipxe-qemu-256k-compat-1.0", "ipxe-qemu-256k-compat_1.0.orig.tar.xz"]
     tree = out / "ipxe-qemu-256k-compat-1.0"
-    assert (tree / "256k-efi-virtio.rom").stat().st_size == 262144
+    # the tree holds the origin's ROMs as they are; debian/rules makes the compat ROMs
+    original = tree / "usr/lib/ipxe/qemu/efi-virtio.rom"
+    assert original.exists() and original.stat().st_size < 262144
+    assert "compat-roms/256k-efi-virtio.rom usr/share/qemu" in (
+        tree / "debian/ipxe-qemu-256k-compat-efi-roms.install").read_text()
     assert "Built-Using: ipxe (= 1.0-1)" in (tree / "debian/control").read_text()
 
 
@@ -72,11 +103,18 @@ def test_missing_source_is_exit_2(tmp_path: Path) -> None:
     ("--prefix", "../", "prefix"),
     ("--date", "yesterday", "date"),
     ("--roms", "efi-nothing*.rom", "matches no ROM"),
+    ("--distribution", "noble", "no lintian target"),
 ])
 def test_bad_option_values_are_exit_2(tmp_path: Path, deb: Path, option: str, value: str,
                                       fragment: str) -> None:
     assert_error(run("generate", str(deb), "-o", "out", option, value, cwd=tmp_path), 2, fragment)
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_refusal_creates_no_directory_at_any_depth(tmp_path: Path, deb: Path) -> None:
+    result = run("generate", str(deb), "-o", "a/b/out", "--maintainer", "nobody", cwd=tmp_path)
+    assert_error(result, 2, "maintainer")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [deb.name]
 
 
 def test_unknown_option_is_one_line(tmp_path: Path, deb: Path) -> None:
@@ -211,6 +249,74 @@ def test_check_bad_usage_is_exit_2(tmp_path: Path, args: list[str], fragment: st
     _rom_dir(tmp_path / "roms", {"efi-virtio.rom": factory.efi_rom()})
     _rom_dir(tmp_path / "empty", {"efi-virtio.rom": b""})
     assert_error(run("check", *args, cwd=tmp_path), 2, fragment)
+
+
+@pytest.mark.parametrize("argv", [
+    ["inspect", "roms", "--roms", "efi-*", "--roms", "typo*"],
+    ["check", "roms", "roms", "--roms", "efi-*", "--roms", "typo*"],
+    ["check", "--expect", "efi-*=2k", "--expect", "typo*=2k", "roms"],
+    ["generate", "roms", "-o", "out", "--roms", "efi-*", "--roms", "typo*",
+     "--origin-source", "ipxe", "--origin-version", "1.0-1"],
+], ids=["inspect", "check", "check-expect", "generate"])
+def test_a_glob_matching_nothing_is_exit_2_for_every_command(tmp_path: Path,
+                                                             argv: list[str]) -> None:
+    _rom_dir(tmp_path / "roms", {"efi-virtio.rom": factory.efi_rom()})
+    assert_error(run(*argv, cwd=tmp_path), 2, "'typo*' matches no ROM (there are: efi-virtio.rom)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_ambiguous_pairing_is_named_whatever_the_hash_seed(tmp_path: Path) -> None:
+    old = _rom_dir(tmp_path / "old", {"efi-virtio.rom": factory.efi_rom()})
+    new = _rom_dir(tmp_path / "new", {"256k-efi-virtio.rom": factory.efi_rom(),
+                                      "512k-efi-virtio.rom": factory.efi_rom(padding=bytes(4096))})
+    for seed in ("0", "1", "2", "3"):
+        result = run("check", old, new, cwd=tmp_path, env={**ENV, "PYTHONHASHSEED": seed})
+        assert_error(result, 2, "efi-virtio.rom pairs ambiguously with 256k-efi-virtio.rom and "
+                                "512k-efi-virtio.rom")
+
+
+def test_an_internal_error_is_exit_3_in_one_line(tmp_path: Path, deb: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug (any exception that is no IpxeCompatError) is exit 3, not 1 ("a problem found")."""
+    from ipxe_compat import cli
+    from ipxe_compat.check import report
+
+    def bug(*args: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(report, "rom_errors", bug)
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["inspect", str(deb)])
+    assert caught.value.code == 3
+    assert capsys.readouterr().err == ("ipxe-compat: error: internal error: KeyError: 'a bug' "
+                                       "(run with --debug for details)\n")
+    with pytest.raises(KeyError, match="a bug"):  # --debug: the traceback, for a bug report
+        cli.main(["--debug", "inspect", str(deb)])
+    assert "3 an internal error" in " ".join(run("--help", cwd=tmp_path).stdout.split())
+
+
+@pytest.mark.parametrize(("field", "value", "fragment"), [
+    ("Mode", "banana", "mode 'banana' is not pad or copy"),
+    ("Pad-Byte", "0x1ff", "pad byte '0x1ff'"),
+    ("Size", "300k", "not a power of two"),
+    ("Roms", "", "no --roms GLOB"),
+    ("Maintainer", "nobody", "maintainer 'nobody'"),
+    ("Date", "yesterday", "date 'yesterday'"),
+])
+def test_a_recipe_is_validated_as_the_command_line_is(tmp_path: Path, deb: Path, field: str,
+                                                      value: str, fragment: str) -> None:
+    assert run("generate", str(deb), "-o", "one", cwd=tmp_path).returncode == 0
+    recipe = tmp_path / "one/ipxe-qemu-256k-compat-1.0/debian/ipxe-compat.recipe"
+    lines = recipe.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"{field}:"))
+    lines[at] = f"{field}: {value}\n"
+    while at + 1 < len(lines) and lines[at + 1].startswith(" "):  # a multi-line value
+        del lines[at + 1]
+    recipe.write_text("".join(lines))
+    result = run("generate", "--recipe", str(recipe), str(deb), "-o", "two", cwd=tmp_path)
+    assert_error(result, 2, str(recipe), fragment)
+    assert not (tmp_path / "two").exists()
 
 
 def test_recipe_of_a_directory_source_needs_the_same_origin_copyright(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ipxe_compat.compare import (
+from ipxe_compat.check import compare_roms, guard_roms
+from ipxe_compat.check.compare import (
     Expectation,
     Verdict,
     compare,
@@ -15,7 +16,8 @@ from ipxe_compat.compare import (
     qemu_block,
 )
 from ipxe_compat.errors import SourceError, UsageError
-from ipxe_compat.sources import Origin, RomFile, RomSet
+from ipxe_compat.input import Origin, RomFile, RomSet
+from tests import factory
 
 
 def romset(label: str, sizes: dict[str, int]) -> RomSet:
@@ -59,6 +61,21 @@ def test_exact_name_wins_over_prefixed_one() -> None:
                    romset("n", {"efi-virtio.rom": 100, "256k-efi-virtio.rom": 262144}))
     assert [(r.name, r.new.name if r.new else None) for r in rows] == [
         ("efi-virtio.rom", "efi-virtio.rom"), ("256k-efi-virtio.rom", "256k-efi-virtio.rom")]
+    # the same-named ROM changes bucket: the prefixed old one must not hide that
+    rows = compare(romset("o", {"efi-virtio.rom": 300544, "256k-efi-virtio.rom": 262144}),
+                   romset("n", {"efi-virtio.rom": 249344}))
+    assert [(r.name, r.verdict) for r in rows] == [
+        ("efi-virtio.rom", Verdict.BREAKS), ("256k-efi-virtio.rom", Verdict.ONLY_OLD)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_tie_is_named_never_decided_by_set_order(seed: int) -> None:
+    """Two compat ROMs for one original: which pairs must not depend on hashing (PYTHONHASHSEED)."""
+    names = ["512k-efi-virtio.rom", "256k-efi-virtio.rom"]
+    new = {name: 262144 for name in (names if seed % 2 else names[::-1])}
+    with pytest.raises(SourceError, match="efi-virtio.rom pairs ambiguously with "
+                                          "256k-efi-virtio.rom and 512k-efi-virtio.rom"):
+        compare(romset("o", {"efi-virtio.rom": 249344}), romset("n", new))
 
 
 def test_romsize_pins_the_block() -> None:
@@ -74,11 +91,43 @@ def test_empty_rom_is_an_error_not_a_bucket() -> None:
     assert caught.value.exit_code == 2
 
 
-def test_roms_glob_filters_and_must_match() -> None:
+def test_roms_glob_filters_and_each_must_match() -> None:
     assert verdicts({"efi-a.rom": 1, "pxe-a.rom": 1}, {"efi-a.rom": 1, "pxe-a.rom": 1},
                     globs=("efi-*",)) == {"efi-a.rom": "ok"}
     with pytest.raises(UsageError, match="matches no ROM"):
         verdicts({"efi-a.rom": 1}, {"efi-a.rom": 1}, globs=("nothing*",))
+    with pytest.raises(UsageError, match="'typo\\*' matches no ROM"):  # though efi-* matches
+        verdicts({"efi-a.rom": 1}, {"efi-a.rom": 1}, globs=("efi-*", "typo*"))
+
+
+def valid_romset(label: str, sizes: dict[str, int]) -> RomSet:
+    """Structurally valid ROMs of the given sizes (compare_roms validates what it compares)."""
+    origin = Origin("dir", label)
+    rom = factory.efi_rom()
+    return RomSet(tuple(RomFile(name, rom + b"\xff" * (size - len(rom)), 0, name, origin)
+                        for name, size in sorted(sizes.items())), (origin,))
+
+
+def test_breaking_rows_are_the_problems() -> None:
+    outcome = compare_roms(valid_romset("o", {"efi-virtio.rom": 249344, "efi-e1000.rom": 249856}),
+                           valid_romset("n", {"efi-virtio.rom": 300544, "efi-e1000.rom": 262144}))
+    assert outcome.problems == (
+        "efi-virtio.rom: QEMU bucket changes from 256k to 512k, which breaks live migration",)
+
+
+def test_an_invalid_rom_of_the_right_size_is_a_problem() -> None:
+    """The build-time guard must catch a broken build whose size happens to be right."""
+    old = valid_romset("o", {"efi-virtio.rom": 262144})
+    broken = factory.legacy_image() + factory.efi_image(last=False)  # no last-image bit
+    new = RomSet((RomFile("efi-virtio.rom", broken + b"\xff" * (262144 - len(broken)), 0,
+                          "efi-virtio.rom", Origin("dir", "n")),), (Origin("dir", "n"),))
+    outcome = compare_roms(old, new)
+    assert [row["verdict"] for row in outcome.data["roms"]] == ["ok"]
+    problem = "n/efi-virtio.rom: offset 0x800: no option ROM signature 55 aa (found ff ff)"
+    assert outcome.problems == (problem,)
+    guarded = guard_roms(new, [parse_expectation("efi-*.rom=256k")])
+    assert guarded.problems == outcome.problems
+    assert (outcome.data["old"], outcome.data["new"]) == ("o", "n")
 
 
 def test_json_schema() -> None:

@@ -7,12 +7,13 @@ import lzma
 import os
 import signal
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
-from ipxe_compat.errors import OutputExistsError, UsageError
-from ipxe_compat.output import Entry, orig_tarball, prepare_outdir, staging
+from ipxe_compat.errors import OutputError, OutputExistsError
+from ipxe_compat.package.output import Entry, check_outdir, orig_tarball, staging
 
 
 def test_block_outputs_are_moved_into_place(tmp_path: Path) -> None:
@@ -40,11 +41,32 @@ def test_an_interrupted_block_leaves_nothing(tmp_path: Path, how: str) -> None:
 def test_existing_outputs_are_refused_before_any_work(tmp_path: Path) -> None:
     (tmp_path / "tree").mkdir()
     with pytest.raises(OutputExistsError, match="tree already exists"):
-        prepare_outdir(tmp_path, ["orig.tar.xz", "tree"], force=False)
-    prepare_outdir(tmp_path, ["orig.tar.xz", "tree"], force=True)
+        check_outdir(tmp_path, ["orig.tar.xz", "tree"], force=False)
+    check_outdir(tmp_path, ["orig.tar.xz", "tree"], force=True)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(UsageError, match="not a directory"):
-        prepare_outdir(tmp_path / "file", ["tree"], force=True)
+    with pytest.raises(OutputError, match="not a directory"):
+        check_outdir(tmp_path / "file", ["tree"], force=True)
+    check_outdir(tmp_path / "new" / "out", ["tree"], force=False)
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+def test_outdir_made_for_a_failed_block_is_removed_again(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), staging(tmp_path / "a" / "b" / "out", force=False):
+        raise RuntimeError("dpkg-source failed")
+    assert list(tmp_path.iterdir()) == []
+    with staging(tmp_path / "a" / "out", force=False) as stage:
+        (stage / "tree").mkdir()
+    assert [p.name for p in (tmp_path / "a" / "out").iterdir()] == ["tree"]
+
+
+def test_outdir_that_cannot_be_made_is_an_output_error(tmp_path: Path) -> None:
+    (tmp_path / "ro").mkdir(mode=0o555)
+    if os.access(tmp_path / "ro", os.W_OK):  # root writes anywhere: take the write away differently
+        (tmp_path / "ro").rmdir()
+        (tmp_path / "ro").write_text("a file, where a directory is needed\n")
+    with pytest.raises(OutputError) as caught, staging(tmp_path / "ro" / "out", force=False):
+        pass
+    assert caught.value.exit_code == 2
 
 
 def test_orig_tarball_members_are_sorted_root_owned_with_given_mtimes() -> None:
@@ -56,5 +78,20 @@ def test_orig_tarball_members_are_sorted_root_owned_with_given_mtimes() -> None:
     assert members == [("top", 0o755, 200, 0, 0, "root", "root"),
                        ("top/a.rom", 0o644, 100, 0, 0, "root", "root"),
                        ("top/b.rom", 0o644, 200, 0, 0, "root", "root")]
-    assert orig_tarball("top", [Entry("a.rom", b"1", 0o644, 100)]) == orig_tarball(
-        "top", [Entry("a.rom", b"1", 0o644, 100)])
+
+
+def test_orig_tarball_ignores_clock_time_zone_and_umask(monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = [Entry("b.rom", b"2" * 700, 0o644, 200), Entry("a.rom", b"1" * 900, 0o644, 100)]
+    first = orig_tarball("top", entries)
+    monkeypatch.setattr(time, "time", lambda: 4102444800.0)  # 2100-01-01: any clock read shows
+    monkeypatch.setattr(time, "time_ns", lambda: 4102444800 * 10**9)
+    monkeypatch.setenv("TZ", "Pacific/Chatham")
+    time.tzset()
+    old_umask = os.umask(0o077)
+    try:
+        second = orig_tarball("top", list(reversed(entries)))
+    finally:
+        os.umask(old_umask)
+        monkeypatch.undo()
+        time.tzset()
+    assert second == first

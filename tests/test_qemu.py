@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from ipxe_compat.qemu_config import probe_romfiles
-from ipxe_compat.qemu_devices import DEFAULT_ROMFILE
-from ipxe_compat.qmp import Qemu, private_dir
-from ipxe_compat.sources import read_source
+from ipxe_compat.core.devices import BUILTIN
+from ipxe_compat.qemu import find_qemu, probe_qemu
+from ipxe_compat.qemu.qmp import Qemu, QmpError, private_dir
 from tests.conftest import require_tool
+from tests.dpkg import dpkg_roms
 
 pytestmark = pytest.mark.integration
 ENV_EPOCH = {"DEBFULLNAME": "T", "DEBEMAIL": "t@example.org", "SOURCE_DATE_EPOCH": "1700000000"}
@@ -39,26 +39,39 @@ def ipxe_compat(*args: str | Path, cwd: Path,
 @pytest.fixture(scope="module")
 def compat_tree(bookworm_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("compat")
-    result = ipxe_compat("generate", bookworm_deb, "-o", out / "out", cwd=out)
+    result = ipxe_compat("generate", bookworm_deb, "-o", out / "out", "--distribution", "bookworm",
+                         cwd=out)
     assert result.returncode == 0, result.stderr
     (tree,) = (out / "out").glob("ipxe-qemu-256k-compat-*")
-    return tree
+    # the tree holds the origin's ROMs; its debian/rules makes the compat ROMs
+    built = subprocess.run(["debian/rules", "build"], cwd=tree, capture_output=True, text=True,
+                           check=False)
+    assert built.returncode == 0, built.stderr
+    return tree / "compat-roms"
 
 
 def test_grown_rom_reproduces_the_size_mismatch(bookworm_deb: Path, tmp_path: Path) -> None:
-    _, roms = read_source(str(bookworm_deb))
-    virtio = next(r for r in roms if r.name == "efi-virtio.rom")
+    virtio = dpkg_roms(bookworm_deb)["efi-virtio.rom"]
     (tmp_path / "old").mkdir()
     (tmp_path / "new").mkdir()
-    (tmp_path / "old/efi-virtio.rom").write_bytes(virtio.data)
-    (tmp_path / "new/efi-virtio.rom").write_bytes(virtio.data + b"\xff" * (300544 - virtio.size))
+    (tmp_path / "old/efi-virtio.rom").write_bytes(virtio)
+    (tmp_path / "new/efi-virtio.rom").write_bytes(virtio + b"\xff" * (300544 - len(virtio)))
     result = ipxe_compat("verify-migration", "old", "new", "--json", cwd=tmp_path)
     assert result.returncode == 1
-    (row,) = json.loads(result.stdout)["migrations"]
-    assert (row["device"], row["status"]) == ("virtio-net-pci", "failed")
-    assert row["error"] == ("Size mismatch: 0000:00:02.0/virtio-net-pci.rom: 0x40000 != 0x80000: "
-                            "Invalid argument")
-    assert "Size mismatch" in result.stderr and len(result.stderr.splitlines()) == 1
+    report = json.loads(result.stdout)
+    assert report["machine"] == "pc-i440fx-7.2"  # the default, versioned
+    assert report["source_qemu"]["version"].startswith("7.2.")
+    rows = {r["device"]: r for r in report["migrations"]}
+    assert set(rows) == {"virtio-net-pci", "virtio-net-pci-transitional",
+                         "virtio-net-pci-non-transitional"}
+    assert {r["status"] for r in rows.values()} == {"failed"}
+    assert rows["virtio-net-pci"]["error"] == (
+        "Size mismatch: 0000:00:02.0/virtio-net-pci.rom: 0x40000 != 0x80000: Invalid argument")
+    # the block name is cut at 31 characters: read off QEMU's message, never rebuilt
+    assert rows["virtio-net-pci-non-transitional"]["size_mismatch"] == {
+        "block": "0000:00:02.0/virtio-net-pci-non-transitional", "source_size": 0x40000,
+        "destination_size": 0x80000}
+    assert "Size mismatch" in result.stderr and len(result.stderr.splitlines()) == 3
 
 
 def test_old_roms_migrate_to_the_compat_roms_for_every_nic_model(bookworm_deb: Path,
@@ -70,7 +83,9 @@ def test_old_roms_migrate_to_the_compat_roms_for_every_nic_model(bookworm_deb: P
     devices = {r["device"] for r in rows}
     assert {"virtio-net-pci", "e1000", "e1000e", "rtl8139", "pcnet", "ne2k_pci", "vmxnet3",
             "i82559er"} <= devices
-    assert len(rows) == 22
+    assert len(rows) == 24  # 13 eepro100, 3 e1000, 3 virtio-net-pci and 5 others
+    transitional = [r for r in rows if r["device"] == "virtio-net-pci-transitional"]
+    assert transitional[0]["destination_romfile"].endswith("/to.rom")
     assert all(r["to_size"] == 262144 and r["from_bucket"] == r["to_bucket"] for r in rows)
 
 
@@ -81,7 +96,7 @@ def test_args_make_qemu_load_the_compat_roms(compat_tree: Path) -> None:
     workdir = private_dir()
     try:
         devices = ["-device", "virtio-net-pci,id=n0", "-device", "e1000,id=n1"]
-        with Qemu(shutil.which("qemu-system-x86_64") or "", workdir, "cfg",
+        with Qemu([shutil.which("qemu-system-x86_64") or ""], workdir, "cfg",
                   ["-L", str(compat_tree), *flags, *devices], 30) as qemu:
             got = [qemu.command("qom-get", path=f"/machine/peripheral/{d}", property="romfile")
                    for d in ("n0", "n1")]
@@ -90,8 +105,21 @@ def test_args_make_qemu_load_the_compat_roms(compat_tree: Path) -> None:
     assert got == ["256k-efi-virtio.rom", "256k-efi-e1000.rom"]
 
 
-def test_probed_mapping_equals_the_builtin_table() -> None:
-    assert probe_romfiles("qemu-system-x86_64") == DEFAULT_ROMFILE
+def test_probed_table_equals_the_builtin_table() -> None:
+    facts = probe_qemu(find_qemu("qemu-system-x86_64"))
+    assert facts.nics.defaults == BUILTIN.defaults
+    assert facts.nics.families == BUILTIN.families
+    assert (facts.version.split(".")[:2], facts.default_machine) == (["7", "2"], "pc-i440fx-7.2")
+
+
+def test_a_command_with_arguments_is_a_qemu(compat_tree: Path) -> None:
+    """--qemu takes a command: here env(1) in front of the binary, as chroot would be."""
+    result = ipxe_compat("qemu-config", compat_tree, "--qemu", "env LC_ALL=C qemu-system-x86_64",
+                         cwd=compat_tree)
+    assert result.returncode == 0, result.stderr
+    assert "-global virtio-net-pci-base.romfile=256k-efi-virtio.rom\n" in result.stdout
+    missing = ipxe_compat("qemu-config", compat_tree, "--qemu", "no-such-qemu", cwd=compat_tree)
+    assert missing.returncode == 2 and missing.stderr.startswith("ipxe-compat: error: ")
 
 
 def test_timeout_reaps_both_qemus(bookworm_deb: Path, compat_tree: Path, tmp_path: Path) -> None:
@@ -106,9 +134,7 @@ def test_timeout_reaps_both_qemus(bookworm_deb: Path, compat_tree: Path, tmp_pat
 
 
 def test_a_qemu_that_never_answers_is_reaped(tmp_path: Path) -> None:
-    from ipxe_compat.qmp import QmpError
-
-    qemu = Qemu(shutil.which("qemu-system-x86_64") or "", tmp_path, "slow", [], 0.0001)
+    qemu = Qemu([shutil.which("qemu-system-x86_64") or ""], tmp_path, "slow", [], 0.0001)
     with pytest.raises(QmpError), qemu:  # "did not appear", or under load "exited at start"
         pass
     leftover = subprocess.run(["pgrep", "-a", "-f", str(tmp_path)], capture_output=True, text=True,

@@ -1,6 +1,9 @@
-"""Golden tests: every rendered file of debian/ for a fixed synthetic input, exact text.
+"""Golden tests: every rendered file of debian/ for fixed synthetic inputs, exact text, in two
+configurations (the defaults; --copy with Ubuntu's prefix, one ROM and a Closes: line).
 
-Regenerate after an intended change with IPXE_COMPAT_UPDATE_GOLDEN=1, then read the diff.
+After an intended change, regenerate with IPXE_COMPAT_UPDATE_GOLDEN=1: the run rewrites the
+goldens and FAILS, so that nothing passes in that mode; read ``git diff tests/golden``, then run
+again without it.
 """
 
 from __future__ import annotations
@@ -10,66 +13,93 @@ from pathlib import Path
 
 import pytest
 
-from ipxe_compat.context import PackageContext, build_context
 from ipxe_compat.errors import UsageError
-from ipxe_compat.naming import PackageOptions
-from ipxe_compat.plan import PlanOptions, make_plan
-from ipxe_compat.render import render_debian
-from ipxe_compat.sources import read_sources
+from ipxe_compat.input import read_sources
+from ipxe_compat.package import InputFile, PackageSpec, Request
+from ipxe_compat.package.context import context_of
+from ipxe_compat.package.render import render_debian
+from ipxe_compat.package.spec import specify
 from tests import factory
 
 GOLDEN = Path(__file__).parent / "golden"
 EPOCH = 1700000000
+MAINTAINER = "Test Maintainer <test@example.org>"
+CONFIGURATIONS = {
+    "pad-256k": {},
+    "copy-compat": {"mode": "copy", "prefix": "compat-256k-", "roms": ("efi-e1000.rom",),
+                    "messages": ("Keep the ROMs of ipxe 1.0 for live migration. Closes: #881263",)},
+}
 
 
-def context(tmp_path: Path, **overrides: object) -> PackageContext:
+def spec(tmp_path: Path, **overrides: object) -> PackageSpec:
     deb = tmp_path / "ipxe-qemu_1.0+git1-2_all.deb"
     deb.write_bytes(factory.ipxe_qemu_deb(
         {"efi-virtio.rom": factory.efi_rom(1024, 1024),
          "efi-e1000.rom": factory.efi_rom(1536, 1024, vendor=0x8086, device=0x100E),
          "pxe-virtio.rom": factory.legacy_image(last=True)},
         version="1.0+git1-2"))
-    romset = read_sources([str(deb)])
-    plan_options = PlanOptions()
-    options = PackageOptions(maintainer="Test Maintainer <test@example.org>", epoch=EPOCH)
-    for key, value in overrides.items():
-        options = PackageOptions(**{**options.__dict__, key: value})
-    return build_context(make_plan(romset, plan_options), romset, plan_options, options)
+    request = Request(**{"maintainer": MAINTAINER, "date": f"@{EPOCH}", **overrides})  # type: ignore[arg-type]
+    return specify(request, lambda: read_sources([str(deb)]))
 
 
-def test_every_rendered_file_matches_golden(tmp_path: Path) -> None:
-    rendered = render_debian(context(tmp_path))
+def render(tmp_path: Path, **overrides: object) -> dict[str, bytes]:
+    return {path: file.data
+            for path, file in render_debian(context_of(spec(tmp_path, **overrides))).items()}
+
+
+@pytest.mark.parametrize("name", CONFIGURATIONS)
+def test_every_rendered_file_matches_golden(tmp_path: Path, name: str) -> None:
+    rendered = render(tmp_path, **CONFIGURATIONS[name])
+    golden = GOLDEN / name
     if os.environ.get("IPXE_COMPAT_UPDATE_GOLDEN"):
-        for path, file in rendered.items():
-            (GOLDEN / path).parent.mkdir(parents=True, exist_ok=True)
-            (GOLDEN / path).write_bytes(file.data)
-    expected = {str(p.relative_to(GOLDEN)) for p in GOLDEN.rglob("*") if p.is_file()}
+        for stale in golden.rglob("*"):
+            if stale.is_file() and str(stale.relative_to(golden)) not in rendered:
+                stale.unlink()
+        for path, data in rendered.items():
+            (golden / path).parent.mkdir(parents=True, exist_ok=True)
+            (golden / path).write_bytes(data)
+        pytest.fail(f"rewrote {golden}: review 'git diff {golden}', then rerun without "
+                    "IPXE_COMPAT_UPDATE_GOLDEN")
+    expected = {str(p.relative_to(golden)) for p in golden.rglob("*") if p.is_file()}
     assert set(rendered) == expected
-    for path, file in rendered.items():
-        assert file.data.decode() == (GOLDEN / path).read_text(), path
-    assert rendered["debian/rules"].mode == 0o755
-    assert rendered["debian/control"].mode == 0o644
+    for path, data in rendered.items():
+        assert data.decode() == (golden / path).read_text(), path
 
 
-def test_context_defaults_come_from_the_origin(tmp_path: Path) -> None:
-    ctx = context(tmp_path)
-    assert (ctx.source, ctx.package) == ("ipxe-qemu-256k-compat", "ipxe-qemu-256k-compat-efi-roms")
-    assert (ctx.version, ctx.upstream_version) == ("1.0+git1-1", "1.0+git1")
-    assert ctx.built_using == "ipxe (= 1.0+git1-2)"
-    assert ctx.date == "Tue, 14 Nov 2023 22:13:20 +0000"
-    assert [rom.name for rom in ctx.roms] == ["256k-efi-e1000.rom", "256k-efi-virtio.rom"]
+def test_modes_and_what_the_configurations_differ_in(tmp_path: Path) -> None:
+    files = render_debian(context_of(spec(tmp_path)))
+    assert files["debian/rules"].mode == 0o755
+    assert files["debian/control"].mode == 0o644
+    copied = render(tmp_path, **CONFIGURATIONS["copy-compat"])
+    readme = copied["debian/README.Debian"].decode()
+    assert "romfile=compat-256k-efi-e1000.rom" in readme and "efi-virtio" not in readme
+    assert "<model type='e1000'/>" in readme
+    assert "padded" not in copied["debian/copyright"].decode()
+    assert "padded" not in copied["debian/control"].decode()
+    assert "debian/ipxe-qemu-256k-compat-efi-roms.lintian-overrides" not in copied  # Closes:
+
+
+def test_spec_defaults_come_from_the_origin(tmp_path: Path) -> None:
+    made = spec(tmp_path)
+    assert (made.source, made.package) == ("ipxe-qemu-256k-compat", "ipxe-qemu-256k-compat-efi-roms")
+    assert (made.version, made.upstream_version) == ("1.0+git1-1", "1.0+git1")
+    assert made.built_using == "ipxe (= 1.0+git1-2)"
+    assert [rom.name for rom in made.roms] == ["256k-efi-e1000.rom", "256k-efi-virtio.rom"]
+    assert context_of(made).date == "Tue, 14 Nov 2023 22:13:20 +0000"
 
 
 def test_continued_changelog_keeps_history_and_needs_a_greater_version(tmp_path: Path) -> None:
-    first = render_debian(context(tmp_path))["debian/changelog"].data.decode()
-    second = render_debian(context(tmp_path, version="1.0+git1-2", messages=("Rebuild.",)),
-                           previous_changelog=first)
-    text = second["debian/changelog"].data.decode()
+    first = render(tmp_path)["debian/changelog"].decode()
+    previous = InputFile("old/changelog", first)
+    second = render(tmp_path, version="1.0+git1-2", messages=("Rebuild.",), changelog_from=previous)
+    text = second["debian/changelog"].decode()
     assert text.startswith("ipxe-qemu-256k-compat (1.0+git1-2) unstable; urgency=medium\n\n  * Rebuild.\n")
     assert text.endswith(first)
+    assert "Changelog-Continued: yes" in second["debian/ipxe-compat.recipe"].decode()
     assert "debian/ipxe-qemu-256k-compat-efi-roms.lintian-overrides" not in second
-    with pytest.raises(UsageError, match="not greater"):
-        render_debian(context(tmp_path), previous_changelog=first)
+    with pytest.raises(UsageError, match="not greater") as caught:
+        spec(tmp_path, changelog_from=previous)
+    assert caught.value.path == "old/changelog"
 
 
 @pytest.mark.parametrize(
@@ -77,11 +107,40 @@ def test_continued_changelog_keeps_history_and_needs_a_greater_version(tmp_path:
     [("maintainer", "Evil <e@x.org>\nDepends: evil"), ("maintainer", "no email"),
      ("distribution", "unstable\n"), ("version", "1.0"), ("version", "1.0-1 evil"),
      ("source_name", "Bad_Name"), ("install_dir", "/usr/../etc"), ("install_dir", "relative"),
-     ("messages", ("line\nDepends: x",))],
+     ("messages", ("line\nDepends: x",)), ("mode", "banana"), ("pad_byte", "0x1ff"),
+     ("roms", ()), ("roms", ("efi-*\n",)), ("date", "@-1"), ("size", "32M")],
     ids=["maintainer-injection", "maintainer-no-email", "distribution-newline", "version-native",
          "version-space", "source-name", "install-dir-dotdot", "install-dir-relative",
-         "message-newline"],
+         "message-newline", "mode", "pad-byte", "no-globs", "glob-newline", "date-negative",
+         "size-too-large"],
 )
-def test_field_values_are_validated(tmp_path: Path, field: str, value: object) -> None:
+def test_field_values_are_validated_before_inputs_are_read(field: str, value: object) -> None:
+    def inputs() -> None:
+        raise AssertionError("inputs read before every option was valid")
+
+    fields: dict[str, object] = {"maintainer": MAINTAINER, "date": f"@{EPOCH}", field: value}
+    request = Request(**fields)  # type: ignore[arg-type]
     with pytest.raises(UsageError):
-        context(tmp_path, **{field: value})
+        specify(request, inputs)  # type: ignore[arg-type]
+
+
+def tree(top: Path, files: dict[str, str]) -> Path:
+    for path, text in files.items():
+        (top / path).parent.mkdir(parents=True, exist_ok=True)
+        (top / path).write_text(text)
+    top.mkdir(exist_ok=True)
+    return top
+
+
+@pytest.mark.parametrize(("templates", "skeleton", "clash"), [
+    ({"debian/rules.j2": "x"}, {"debian/rules": "y"}, "debian/rules"),
+    ({"debian/changelog.j2": "x"}, {}, "debian/changelog"),
+    ({}, {"debian/copyright": "y"}, "debian/copyright"),
+    ({"debian/PACKAGE.docs.j2": "x"}, {"debian/ipxe-qemu-256k-compat-efi-roms.docs": "y"},
+     "debian/ipxe-qemu-256k-compat-efi-roms.docs"),
+], ids=["template-vs-skeleton", "template-vs-changelog", "skeleton-vs-copyright", "package-name"])
+def test_two_makers_of_one_path_are_refused(tmp_path: Path, templates: dict[str, str],
+                                            skeleton: dict[str, str], clash: str) -> None:
+    ctx = context_of(spec(tmp_path))
+    with pytest.raises(RuntimeError, match=f"both write {clash}$"):
+        render_debian(ctx, tree(tmp_path / "t", templates), tree(tmp_path / "s", skeleton))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
-from ipxe_compat.debpkg import read_deb
+from ipxe_compat.core.rom import CodeType, parse_rom, rom_errors, valid_rom
 from ipxe_compat.errors import RomFormatError
-from ipxe_compat.rom import CodeType, parse_rom
+from tests.dpkg import dpkg_roms
 from tests.factory import PCIR_AT, efi_image, efi_rom, legacy_image
 
 
@@ -38,6 +39,17 @@ def test_bad_legacy_checksum_is_a_problem_not_a_crash() -> None:
     rom = parse_rom(legacy_image(good_checksum=False) + efi_image(), "x.rom")
     assert rom.images[0].checksum_ok is False
     assert rom.problems == ((0, "legacy image checksum does not sum to 0 mod 256"),)
+
+
+def test_rom_problems_become_errors_in_one_place() -> None:
+    bad = legacy_image(good_checksum=False) + efi_image()
+    parsed, errors = rom_errors(bad, "x.rom")
+    assert parsed is not None and [str(e) for e in errors] == [
+        "x.rom: offset 0x0: legacy image checksum does not sum to 0 mod 256"]
+    with pytest.raises(RomFormatError, match="checksum"):
+        valid_rom(bad, "x.rom")
+    assert rom_errors(b"", "e.rom")[0] is None
+    assert valid_rom(GOOD, "good.rom").size == len(GOOD)
 
 
 def _patch(data: bytes, offset: int, fmt: str, value: int) -> bytes:
@@ -77,17 +89,16 @@ def test_malformed_rom_names_file_and_offset(data: bytes, offset: int, message: 
     assert caught.value.exit_code == 1
 
 
-def test_debian_bookworm_roms_parse(bookworm_deb) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.integration
+def test_debian_bookworm_roms_parse(bookworm_deb: Path) -> None:
     """Every ROM of the real package: efi-* are legacy + uncompressed x64 EFI, unpadded."""
-    contents = read_deb(str(bookworm_deb))
-    efi = [m for m in contents.roms if m.path.rsplit("/", 1)[-1].startswith("efi-")]
-    assert len(efi) == 8
-    for member in contents.roms:
-        rom = parse_rom(member.data, member.path)
+    roms = dpkg_roms(bookworm_deb)
+    assert len([name for name in roms if name.startswith("efi-")]) == 8
+    for name, data in roms.items():
+        rom = parse_rom(data, name)
         assert rom.problems == ()
         assert rom.images[-1].last
-    virtio = next(m for m in contents.roms if m.path.endswith("/efi-virtio.rom"))
-    rom = parse_rom(virtio.data, virtio.path)
+    rom = parse_rom(roms["efi-virtio.rom"], "efi-virtio.rom")
     assert rom.size == 249344
     assert [i.code_type_name for i in rom.images] == ["x86", "efi"]
     assert {i.pci_id for i in rom.images} == {"1af4:1041"}
@@ -95,9 +106,8 @@ def test_debian_bookworm_roms_parse(bookworm_deb) -> None:  # type: ignore[no-un
     assert rom.padding_length == 0
 
 
-def test_debian_sid_roms_are_padded_with_ff(sid_deb) -> None:  # type: ignore[no-untyped-def]
-    contents = read_deb(str(sid_deb))
-    virtio = next(m for m in contents.roms if m.path == "usr/share/qemu/efi-virtio.rom")
-    rom = parse_rom(virtio.data, virtio.path)
+@pytest.mark.integration
+def test_debian_sid_roms_are_padded_with_ff(sid_deb: Path) -> None:
+    rom = parse_rom(dpkg_roms(sid_deb)["efi-virtio.rom"], "efi-virtio.rom")
     assert rom.size == 262144 and rom.padding_byte == 0xFF and rom.padding_length > 0
     assert rom.images[1].efi is not None and rom.images[1].efi.compression_name == "efi_compressed"

@@ -1,7 +1,7 @@
 import pytest
 
+from ipxe_compat.core.sizes import bucket, parse_size, size_label
 from ipxe_compat.errors import UsageError
-from ipxe_compat.sizes import bucket, parse_size, size_label
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ipxe_compat.errors import SourceError
-from ipxe_compat.sources import read_source, read_sources
+from ipxe_compat.input import read_source, read_sources
 from tests import factory
+from tests.dpkg import dpkg_roms
 
 ROM_A = factory.efi_rom(1024, 1024)
 ROM_B = factory.efi_rom(1536, 1024, vendor=0x8086, device=0x100E)
@@ -113,9 +114,11 @@ def test_unusable_source_is_exit_2(tmp_path: Path, name: str) -> None:
     assert caught.value.path == str(tmp_path / name)
 
 
-def test_real_bookworm_package(bookworm_deb: Path) -> None:
+@pytest.mark.integration
+def test_real_bookworm_package_reads_as_dpkg_unpacks_it(bookworm_deb: Path) -> None:
     origin, roms = read_source(str(bookworm_deb))
     assert (origin.source_package, origin.source_version) == ("ipxe", "1.0.0+git-20190125.36a4c85-5.1")
+    assert {r.name: r.data for r in roms} == dpkg_roms(bookworm_deb)
     sizes = {r.name: r.size for r in roms}
     assert sizes["efi-virtio.rom"] == 249344 and sizes["pxe-virtio.rom"] == 75776
     assert len(sizes) == 16

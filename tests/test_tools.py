@@ -1,8 +1,4 @@
-"""One list of external programs: the hint a user reads and the package's Recommends.
-
-Each place that runs a program is run here with an empty PATH: its error names the Debian package
-from ipxe_compat.tools, the very list debian/rules turns into Recommends.
-"""
+"""A failing external tool must explain itself in the test that ran it: command, exit, stderr."""
 
 from __future__ import annotations
 
@@ -10,55 +6,27 @@ from pathlib import Path
 
 import pytest
 
-import ipxe_compat
-from ipxe_compat import apt, build, debpkg, qmp
-from ipxe_compat.errors import IpxeCompatError
-from ipxe_compat.tools import TOOLS, install_hint, package, substvars
-from tests import factory
-
-SOURCE = Path(ipxe_compat.__file__).parent  # the package under test, installed or not
+from tests import archive
+from tests.conftest import require_tool
+from tests.tools import run
 
 
-@pytest.fixture
-def no_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")
+def test_a_failing_command_fails_the_test_with_its_exit_status_and_stderr() -> None:
+    with pytest.raises(pytest.fail.Exception) as failure:
+        run(["sh", "-c", "echo 'partial output'; echo 'E: the real reason' >&2; exit 7"])
+    message = str(failure.value)
+    assert "sh -c" in message and "exited 7" in message
+    assert "E: the real reason" in message and "partial output" in message
 
 
-def test_missing_dpkg_source_names_dpkg_dev(no_path: None, tmp_path: Path) -> None:
-    with pytest.raises(IpxeCompatError, match=r"cannot run dpkg-source \(apt-get install dpkg-dev\)"):
-        build.build_source_package(tmp_path, "tree", "x_source.changes", 0)
-
-
-def test_missing_zstd_names_zstd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    deb = tmp_path / "ipxe-qemu_1.0-1_all.deb"
-    deb.write_bytes(factory.ipxe_qemu_deb({"efi-virtio.rom": factory.efi_rom()}, compression="zst"))
-    monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(IpxeCompatError, match=r"apt-get install zstd"):
-        debpkg.read_deb(str(deb))
-
-
-def test_missing_apt_names_apt(no_path: None) -> None:
-    with pytest.raises(IpxeCompatError, match=r"cannot run apt-cache: .* \(no apt: "):
-        apt.fetch("apt:ipxe-qemu")
-
-
-def test_missing_qemu_names_qemu_system_x86(no_path: None) -> None:
-    with pytest.raises(IpxeCompatError, match=r"apt-get install qemu-system-x86"):
-        qmp.find_qemu(qmp.DEFAULT_QEMU)
-
-
-def test_an_unlisted_program_cannot_be_looked_up() -> None:
-    with pytest.raises(KeyError):
-        install_hint("curl")
-
-
-def test_every_listed_program_is_run_somewhere() -> None:
-    """No stale entry: each program is named in the code that runs it."""
-    code = "\n".join(path.read_text() for path in SOURCE.rglob("*.py") if path.name != "tools.py")
-    for tool in TOOLS:
-        assert f'"{tool.program}"' in code, tool.program
-
-
-def test_substvars_is_the_recommends_line() -> None:
-    assert substvars() == "ipxe-compat:Recommends=apt, dpkg-dev, qemu-system-x86, zstd\n"
-    assert package("dpkg-genchanges") == "dpkg-dev"
+def test_a_failing_private_apt_update_names_apt_and_its_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The private apt-get update of other suites used to escape as "exit status 100"."""
+    require_tool("apt-get")
+    monkeypatch.setenv("IPXE_COMPAT_TEST_CACHE", str(tmp_path))
+    monkeypatch.setattr(archive, "mirror", lambda: f"file:{tmp_path}/no-mirror")
+    with pytest.raises(RuntimeError) as failure:
+        archive.fetch(archive.SID_VERSION)
+    message = str(failure.value)
+    assert "apt-get" in message and " update exited 100" in message
+    assert "no-mirror" in message  # apt's own words about the repository it could not read

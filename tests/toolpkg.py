@@ -8,7 +8,6 @@ into a directory of its own: the checkout is never built in. The build runs with
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ipxe_compat import __version__
+from tests.tools import explain, run
 
 REPO = Path(__file__).resolve().parent.parent
 DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -25,12 +25,9 @@ DSC = f"ipxe-compat_{__version__}.dsc"
 TARBALL = f"ipxe-compat_{__version__}.tar.xz"
 
 
-def debian_env(**extra: str) -> dict[str, str]:
-    """The environment with Debian's python3 first and nothing of the venv left."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "DEB_BUILD_OPTIONS",
-                        "DEB_BUILD_PROFILES")}
-    return {**env, "PATH": DEBIAN_PATH, **extra}
+#: What a build adds to the environment: Debian's python3 first (not the venv's or pyenv's), and
+#: no build options or profiles of the caller's.
+ENV = {"PATH": DEBIAN_PATH, "PYTHONPATH": "", "DEB_BUILD_OPTIONS": "", "DEB_BUILD_PROFILES": ""}
 
 
 def copy_tree(parent: Path) -> Path:
@@ -63,12 +60,13 @@ class Build:
         return self.result.stdout + self.result.stderr
 
     def failure(self) -> str:
-        return f"dpkg-buildpackage exited {self.result.returncode}:\n{self.log[-5000:]}"
+        return explain(self.result, tail=5000)
 
 
 def build(tree: Path, *options: str, env: dict[str, str] | None = None) -> Build:
-    """``dpkg-buildpackage -us -uc OPTIONS`` in ``tree`` (a copy_tree), results beside it."""
+    """``dpkg-buildpackage -us -uc OPTIONS`` in ``tree`` (a copy_tree), results beside it;
+    ``env`` is added to :data:`ENV`."""
     start = time.monotonic()
-    result = subprocess.run(["dpkg-buildpackage", "-us", "-uc", *options], cwd=tree, text=True,
-                            capture_output=True, env=env or debian_env(), check=False)
+    result = run(["dpkg-buildpackage", "-us", "-uc", *options], cwd=tree, env={**ENV, **(env or {})},
+                 check=False)
     return Build(tree, result, time.monotonic() - start)

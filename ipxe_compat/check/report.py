@@ -1,0 +1,128 @@
+"""``inspect``: parse every ROM of a set and describe it for people and for scripts. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.names import select
+from ..core.outcome import Outcome
+from ..core.rom import Image, Rom, rom_errors
+from ..core.sizes import bucket, human, size_label
+from ..errors import RomFormatError
+from ..input import RomFile, RomSet
+
+__all__ = ["inspect_roms"]
+
+
+@dataclass(frozen=True)
+class RomReport:
+    """A ROM file and either its parsed structure or the first problem found in it."""
+
+    file: RomFile
+    rom: Rom | None
+    errors: tuple[RomFormatError, ...]
+
+
+def inspect_roms(romset: RomSet, globs: Sequence[str] = ()) -> Outcome:
+    """``inspect``: every selected ROM described; each invalid one is a problem."""
+    reports = inspect_romset(romset, globs)
+    problems = tuple(str(error) for report in reports for error in report.errors)
+    return Outcome(to_json(reports), to_text(reports), problems)
+
+
+def inspect_romset(romset: RomSet, globs: Sequence[str] = ()) -> list[RomReport]:
+    """Parse each ROM (those matching ``globs``, or all); never raises for a bad ROM."""
+    chosen = select((file.name for file in romset.roms), globs)
+    return [RomReport(file, *rom_errors(file.data, file.location))
+            for file in romset.roms if file.name in chosen]
+
+
+def invalid(files: Sequence[RomFile]) -> list[str]:
+    """The error line of every structurally invalid ROM among ``files``, as inspect gives them:
+    ``check`` validates what it compares, so a broken build of the right size cannot pass."""
+    reports = inspect_romset(RomSet(tuple(files), ()))
+    return [str(error) for report in reports for error in report.errors]
+
+
+def _image_dict(image: Image) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "offset": image.offset,
+        "length": image.length,
+        "code_type": image.code_type_name,
+        "vendor_id": f"{image.vendor_id:04x}",
+        "device_id": f"{image.device_id:04x}",
+        "last": image.last,
+    }
+    if image.checksum_ok is not None:
+        data["checksum_ok"] = image.checksum_ok
+    if image.efi is not None:
+        data["efi"] = {
+            "subsystem": image.efi.subsystem_name,
+            "machine": image.efi.machine_name,
+            "compression": image.efi.compression_name,
+        }
+    return data
+
+
+def to_json(reports: Sequence[RomReport]) -> dict[str, Any]:
+    """The ``inspect --json`` document: one entry per ROM, with errors inline."""
+    roms = []
+    for report in reports:
+        file = report.file
+        entry: dict[str, Any] = {
+            "name": file.name,
+            "source": file.origin.spec,
+            "path": file.path,
+            "size": file.size,
+            "bucket": bucket(file.size),
+            "sha256": file.sha256,
+            "valid": not report.errors,
+            "errors": [{"offset": e.offset, "message": e.message} for e in report.errors],
+        }
+        if report.rom is not None:
+            entry["images"] = [_image_dict(image) for image in report.rom.images]
+            entry["padding"] = {
+                "length": report.rom.padding_length,
+                "byte": None if report.rom.padding_byte is None else f"{report.rom.padding_byte:#04x}",
+            }
+        roms.append(entry)
+    return {"roms": roms}
+
+
+def to_text(reports: Sequence[RomReport]) -> str:
+    """A readable listing: one header line per ROM, one line per image, then the padding."""
+    lines = []
+    for report in reports:
+        file = report.file
+        lines.append(
+            f"{file.name}: {file.size} bytes ({human(file.size)}), "
+            f"QEMU bucket {size_label(bucket(file.size))}, from {file.location}"
+        )
+        if report.rom is not None:
+            for index, image in enumerate(report.rom.images):
+                lines.append("  " + _image_line(index, image))
+            padding = report.rom.padding_length
+            byte = report.rom.padding_byte
+            fill = "" if not padding else (f" of {byte:#04x}" if byte is not None else " (mixed bytes)")
+            lines.append(f"  padding: {padding} bytes{fill}")
+        for error in report.errors:
+            lines.append(f"  INVALID: {error}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _image_line(index: int, image: Image) -> str:
+    parts = [
+        f"image {index} at {image.offset:#07x}: {image.code_type_name}",
+        image.pci_id,
+        f"{image.length} bytes",
+    ]
+    if image.checksum_ok is not None:
+        parts.append("checksum ok" if image.checksum_ok else "CHECKSUM BAD")
+    if image.efi is not None:
+        efi = image.efi
+        parts.append(f"{efi.machine_name} {efi.subsystem_name} compression={efi.compression_name}")
+    if image.last:
+        parts.append("last")
+    return ", ".join(parts)

@@ -1,0 +1,370 @@
+"""Read what ipxe-compat needs from a binary ``.deb``: its control fields, ROMs and copyright.
+
+The file is opened once and read once, front to back (:mod:`.debstream`): its sha256 is of the
+very bytes parsed. Members are read, never extracted by path; symlinks and hard links are resolved
+against the package's own tree only. Only what can be used is kept in memory: ``*.rom`` files (a
+ROM or the target of a ROM's link) and ``usr/share/doc/*/copyright``, within a total budget and a
+ROM count, so a package cannot make ipxe-compat hold more than a fixed amount.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import os
+import posixpath
+import re
+import stat
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from debian.deb822 import Deb822
+
+from ..core.sizes import MAX_ROM_FILE
+from ..errors import SourceError
+from .debstream import (
+    CONTROL_SUFFIXES,
+    DATA_SUFFIXES,
+    MAX_CONTROL_UNPACKED,
+    MAX_DATA_UNPACKED,
+    MAX_DEB_FILE,
+    ArMember,
+    CorruptError,
+    DebFormatError,
+    HashingReader,
+    TarReader,
+    Unpacked,
+    ar_members,
+)
+
+__all__ = ["ROM_DIRS", "DebContents", "DigestMismatch", "Member", "read_deb"]
+
+#: Directories whose ``*.rom`` files QEMU finds (Debian's QEMU firmware path, background.md).
+ROM_DIRS = ("usr/lib/ipxe/qemu", "usr/share/qemu")
+MAX_MEMBER = MAX_ROM_FILE
+#: A control file is a few hundred bytes; a larger one is refused before it is read.
+MAX_CONTROL = 1 << 20
+#: A copyright file: Debian's largest are a few hundred KB.
+MAX_COPYRIGHT = 4 << 20
+#: ``*.rom`` files kept from one package: ipxe-qemu has 16 (plus links to them).
+MAX_ROMS = 256
+#: Bytes kept from one package (ROMs, copyrights, symlink names): ipxe-qemu needs about 4 MB.
+MAX_KEPT = 64 << 20
+_MAX_SYMLINK_HOPS = 40
+
+
+@dataclass(frozen=True)
+class Member:
+    """A regular file read from the data member: its package path, bytes and mtime."""
+
+    path: str
+    data: bytes
+    mtime: int
+
+
+@dataclass(frozen=True)
+class DebContents:
+    """What a .deb tells ipxe-compat: control fields, ROM members, the copyright text, and the
+    sha256 of the bytes they were read from."""
+
+    control: Deb822
+    roms: tuple[Member, ...]
+    copyright: str | None
+    sha256: str
+
+
+class DigestMismatch(SourceError):
+    """The bytes read are not the ones an index (apt's) promised."""
+
+
+#: Errors a corrupt compressed stream can raise besides DebFormatError.
+_STREAM_ERRORS = (lzma.LZMAError, zlib.error, OSError, EOFError, ValueError)
+
+
+def read_deb(path: str, expected_sha256: str | None = None) -> DebContents:
+    """Read control fields, the ROMs in ROM_DIRS and /usr/share/doc/<package>/copyright.
+
+    With ``expected_sha256``, bytes that hash otherwise are refused (DigestMismatch), also when
+    they do not parse: a wrong download is named as such, not as a malformed package.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as error:
+        raise SourceError(f"cannot read: {error.strerror}", path=path) from error
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError("not a regular file", path=path)
+        if info.st_size > MAX_DEB_FILE:
+            raise SourceError(f"{info.st_size} bytes is larger than any ipxe package "
+                              f"({MAX_DEB_FILE >> 20} MiB at most)", path=path)
+        reader = HashingReader(handle)
+        try:
+            parsed = _parse(reader)
+        except (DebFormatError, *_STREAM_ERRORS) as error:
+            if expected_sha256 is not None:
+                _verify(reader.hexdigest(), expected_sha256, path)
+            raise SourceError(f"not a readable Debian binary package: {error}", path=path) from error
+        digest = reader.hexdigest()
+    if expected_sha256 is not None:
+        _verify(digest, expected_sha256, path)
+    control, roms, copyright_text = parsed
+    return DebContents(control, roms, copyright_text, digest)
+
+
+def _verify(actual: str, expected: str, path: str) -> None:
+    if actual != expected:
+        raise DigestMismatch(f"sha256 {actual}, but apt's index says {expected}", path=path)
+
+
+def _parse(reader: HashingReader) -> tuple[Deb822, tuple[Member, ...], str | None]:
+    """The members in dpkg's order; anything another reader could read otherwise is refused."""
+    control: Deb822 | None = None
+    tree: _Tree | None = None
+    binary = False
+    for member in ar_members(reader):
+        name = member.name
+        if not binary:
+            if name != "debian-binary":
+                raise DebFormatError(f"first member is {name!r}, not debian-binary")
+            version = member.read(64)
+            if member.left or not re.fullmatch(rb"2\.[0-9]+\n", version):
+                raise DebFormatError(f"debian-binary is {version[:16]!r}: dpkg reads format 2.x only")
+            binary = True
+        elif name.startswith("_"):
+            continue  # dpkg skips members named _*
+        elif name.startswith("control.tar"):
+            if control is not None or tree is not None:
+                raise DebFormatError(f"a second control member {name} (dpkg reads the first)")
+            suffix = _suffix(name, "control.tar", CONTROL_SUFFIXES)
+            with _corrupt("control", name):
+                control = _read_control(member, suffix)
+        elif name.startswith("data.tar"):
+            if control is None:
+                raise DebFormatError(f"{name} comes before the control member")
+            if tree is not None:
+                raise DebFormatError(f"a second data member {name} (dpkg reads the first)")
+            suffix = _suffix(name, "data.tar", DATA_SUFFIXES)
+            with _corrupt("data", name):
+                tree = _scan_data(member, suffix)
+        else:
+            raise DebFormatError(f"unexpected member {name!r} (dpkg reads debian-binary, "
+                                 "control.tar*, data.tar*)")
+    if control is None:
+        raise DebFormatError("no control member")
+    if tree is None:
+        raise DebFormatError("no data member")
+    return control, tree.roms(), tree.copyright(control["Package"])
+
+
+@contextmanager
+def _corrupt(kind: str, name: str) -> Iterator[None]:
+    """Name the member whose bytes are damaged."""
+    try:
+        yield
+    except (CorruptError, *_STREAM_ERRORS) as error:
+        raise DebFormatError(f"corrupt {kind} member {name}: {error}") from error
+
+
+def _suffix(name: str, stem: str, allowed: tuple[str, ...]) -> str:
+    suffix = name[len(stem):]
+    if suffix not in allowed:
+        raise DebFormatError(f"member {name}: unsupported compression (dpkg reads "
+                             f"{', '.join(stem + s for s in allowed)})")
+    return suffix
+
+
+def _read_control(member: ArMember, suffix: str) -> Deb822:
+    """The one ``./control`` of the control member, streamed and bounded like the data member."""
+    stream = Unpacked(member, suffix, MAX_CONTROL_UNPACKED)
+    text: str | None = None
+    try:
+        tar = TarReader(stream, member.name)
+        for entry in tar.entries():
+            if _normalize(entry.path) != "control":
+                continue
+            if text is not None:
+                raise DebFormatError(f"{member.name} holds two control files (dpkg reads the last, "
+                                     "other tools the first)")
+            if entry.type != "file":
+                raise DebFormatError(f"{member.name}: control is not a regular file")
+            if entry.size > MAX_CONTROL:
+                raise DebFormatError(f"control file is {entry.size} bytes, over {MAX_CONTROL}")
+            try:
+                text = tar.content(entry).decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DebFormatError(f"control file is not UTF-8: {error}") from error
+        stream.finish()
+    finally:
+        stream.close()
+    if text is None:
+        raise DebFormatError(f"no control file in {member.name}")
+    control = Deb822(text)
+    if not control.get("Package"):
+        raise DebFormatError("control member has no Package field")
+    return control
+
+
+def _wanted(path: str) -> bool:
+    """Regular files worth keeping: ROMs anywhere (links may point at them) and copyrights."""
+    return path.endswith(".rom") or (posixpath.basename(path) == "copyright"
+                                     and posixpath.dirname(posixpath.dirname(path)) == "usr/share/doc")
+
+
+class _Tree:
+    """What the data member holds, as far as ipxe-compat needs it, within fixed bounds."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.files: dict[str, Member] = {}
+        self.digests: dict[str, bytes] = {}
+        self.links: dict[str, str] = {}
+        # every path seen (by digest, so memory stays small): what it was, to refuse a path
+        # given twice with different content (tar and dpkg would each keep another one)
+        self._seen: dict[bytes, tuple[str, bytes]] = {}
+        self.kept = 0
+        self.rom_count = 0
+
+    @staticmethod
+    def _key(path: str) -> bytes:
+        return hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+
+    def has(self, path: str) -> bool:
+        return self._key(path) in self._seen
+
+    def see(self, path: str, fingerprint: tuple[str, bytes]) -> None:
+        key = self._key(path)
+        before = self._seen.get(key)
+        if before is not None and (before != fingerprint or before[0] == "other"
+                                   or before == ("file", b"")):
+            raise DebFormatError(f"{self.where}: {path} is given twice, with different content")
+        self._seen[key] = fingerprint
+
+    def spend(self, size: int, path: str) -> None:
+        self.kept += size
+        if self.kept > MAX_KEPT:
+            raise DebFormatError(f"{self.where}: the *.rom and copyright files together exceed "
+                                 f"{MAX_KEPT >> 20} MiB (at {path})")
+
+    def count_rom(self, path: str) -> None:
+        if path.endswith(".rom"):
+            self.rom_count += 1
+            if self.rom_count > MAX_ROMS:
+                raise DebFormatError(f"{self.where}: more than {MAX_ROMS} *.rom files")
+
+    def roms(self) -> tuple[Member, ...]:
+        roms: dict[str, Member] = {}
+        for name in sorted(set(self.files) | set(self.links)):
+            if posixpath.dirname(name) in ROM_DIRS and name.endswith(".rom"):
+                target = self.resolve(name)
+                if target is None:
+                    raise DebFormatError(f"symlink {name} -> {self.links.get(name)} does not "
+                                         "resolve to a *.rom file inside the package")
+                member = self.files[target]
+                roms[name] = Member(name, member.data, member.mtime)
+        return tuple(roms.values())
+
+    def copyright(self, package: str) -> str | None:
+        target = self.resolve(f"usr/share/doc/{package}/copyright")
+        if target is None:
+            return None
+        return self.files[target].data.decode("utf-8", errors="replace")
+
+    def resolve(self, name: str) -> str | None:
+        """Follow symlinks within the package; None if the chain ends at nothing we kept."""
+        path = name
+        for _ in range(_MAX_SYMLINK_HOPS):
+            if path in self.files:
+                return path
+            # a symlink may be the file itself or one of its parent directories
+            parts = path.split("/")
+            for i in range(len(parts), 0, -1):
+                prefix = "/".join(parts[:i])
+                if prefix in self.links:
+                    target = self.links[prefix]
+                    base = "" if target.startswith("/") else posixpath.dirname(prefix)
+                    resolved = _normalize(posixpath.join(base, target, *parts[i:]))
+                    if resolved is None:
+                        raise DebFormatError(f"symlink {name} points outside the package ({target})")
+                    path = resolved
+                    break
+            else:
+                return None
+        raise DebFormatError(f"symlink {name}: too many levels of symbolic links")
+
+
+def _scan_data(member: ArMember, suffix: str) -> _Tree:
+    """One streaming pass: keep wanted regular files (hard links resolved), every symlink."""
+    tree = _Tree(member.name)
+    stream = Unpacked(member, suffix, MAX_DATA_UNPACKED)
+    try:
+        tar = TarReader(stream, member.name)
+        for entry in tar.entries():
+            path = _normalize(entry.path)
+            if path is None:
+                continue  # leaves the package root: never used
+            if entry.type == "file":
+                if not _wanted(path):
+                    tree.see(path, ("file", b""))
+                    continue
+                limit = MAX_MEMBER if path.endswith(".rom") else MAX_COPYRIGHT
+                if entry.size > limit:
+                    what = "no option ROM is that large" if limit == MAX_MEMBER else "too large"
+                    raise DebFormatError(f"member {path} is {entry.size} bytes, over {limit}: {what}")
+                tree.count_rom(path)
+                tree.spend(entry.size, path)
+                data = tar.content(entry)
+                tree.digests[path] = hashlib.sha256(data).digest()
+                tree.see(path, ("file", tree.digests[path]))
+                tree.files[path] = Member(path, data, entry.mtime)
+            elif entry.type == "hardlink":
+                _hard_link(tree, path, entry.linkname)
+            elif entry.type == "symlink":
+                tree.see(path, ("symlink", entry.linkname.encode("utf-8", "surrogateescape")))
+                tree.spend(len(path) + len(entry.linkname), path)
+                tree.links[path] = entry.linkname
+            else:
+                tree.see(path, (entry.type, b""))
+        stream.finish()
+    finally:
+        stream.close()
+    return tree
+
+
+def _hard_link(tree: _Tree, path: str, linkname: str) -> None:
+    """A hard link is the earlier member it names (tar's rule), as ``dpkg-deb --build`` makes
+    them for identical files: the link gets that member's bytes."""
+    target = _normalize(linkname)
+    if target is None:
+        raise DebFormatError(f"hard link {path} -> {linkname} points outside the package")
+    source = tree.files.get(target)
+    if source is None:
+        if not tree.has(target):
+            raise DebFormatError(f"hard link {path} -> {linkname}: no member of that name comes "
+                                 "before it in the package")
+        if _wanted(path):
+            raise DebFormatError(f"hard link {path} -> {linkname}: no *.rom or copyright file "
+                                 "of that name comes before it in the package")
+        tree.see(path, ("file", b""))
+        return
+    tree.digests[path] = tree.digests[target]
+    tree.see(path, ("file", tree.digests[path]))
+    tree.count_rom(path)
+    tree.files[path] = Member(path, source.data, source.mtime)
+
+
+def _normalize(name: str) -> str | None:
+    """``./usr/x`` -> ``usr/x``; None for a path that leaves the root or is the root."""
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts) or None

@@ -1,0 +1,233 @@
+"""ROM set sources: a ``.deb``, a directory, single ``.rom`` files, ``apt:NAME[=VERSION]``
+(cli.md, "ROM set sources").
+
+A source yields :class:`RomFile` objects named by file name (``efi-virtio.rom``), which is a ROM's
+identity across sets, each tagged with the :class:`Origin` it came from so the generated package
+can name it (Built-Using, the manifest, debian/copyright). An ``apt:`` source is resolved to a
+verified .deb by :mod:`.apt` first, then read as any .deb.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+from ..core.names import rom_name
+from ..core.sizes import MAX_ROM_FILE
+from ..errors import SourceError, UsageError
+from . import hashing
+from .files import read_regular_file
+
+__all__ = ["Origin", "RomFile", "RomSet", "read_source", "read_sources"]
+
+_SOURCE_FIELD = re.compile(r"(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a ROM set came from. Package fields are known only for .deb sources."""
+
+    kind: str  # "deb", "dir" or "rom"
+    spec: str  # the SOURCE argument as given
+    package: str | None = None
+    version: str | None = None
+    source_package: str | None = None
+    source_version: str | None = None
+    copyright: str | None = None
+    architecture: str | None = None
+    sha256: str = ""  # of the .deb or .rom file; of the "name sha256" listing for a directory
+
+    @property
+    def input_name(self) -> str:
+        """How a recipe names this input: a package by its canonical file name, however it was
+        obtained (a file of any name, or apt:), else the file or directory name."""
+        if self.kind == "deb" and self.package and self.version:
+            plain = self.version.split(":", 1)[-1]
+            return f"{self.package}_{plain}_{self.architecture or 'all'}.deb"
+        return os.path.basename(os.path.normpath(self.spec))
+
+    @property
+    def label(self) -> str:
+        """How tables and messages name it: ``ipxe-qemu 1.0.0-5.1`` or the path."""
+        if self.package and self.version:
+            return f"{self.package} {self.version}"
+        return self.spec
+
+
+@dataclass(frozen=True)
+class RomFile:
+    """One ROM file of a set: its name, bytes, mtime and where it came from."""
+
+    name: str
+    data: bytes
+    mtime: int
+    path: str  # inside the package (usr/lib/ipxe/qemu/efi-virtio.rom) or the file name
+    origin: Origin
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashing.sha256(self.data)
+
+    @property
+    def location(self) -> str:
+        """How messages name this ROM: ``pkg.deb:usr/share/qemu/x.rom``, ``dir/x.rom``, ``x.rom``."""
+        if self.origin.kind == "deb":
+            return f"{self.origin.spec}:{self.path}"
+        if self.origin.kind == "dir":
+            return f"{self.origin.spec.rstrip('/')}/{self.name}"
+        return self.origin.spec
+
+
+@dataclass(frozen=True)
+class RomSet:
+    """ROMs from one or more sources, unique by name, sorted by name."""
+
+    roms: tuple[RomFile, ...]
+    origins: tuple[Origin, ...]
+
+    def by_name(self) -> dict[str, RomFile]:
+        return {rom.name: rom for rom in self.roms}
+
+
+def read_sources(specs: Iterable[str]) -> RomSet:
+    """Read every source; the same ROM name from two sources must have the same bytes."""
+    merged: dict[str, RomFile] = {}
+    origins: list[Origin] = []
+    for spec in specs:
+        origin, roms = read_source(spec)
+        origins.append(origin)
+        for rom in roms:
+            other = merged.get(rom.name)
+            if other is not None and other.data != rom.data:
+                raise SourceError(
+                    f"{rom.name} differs from the one in {other.origin.spec}: "
+                    "give one of the two sources, or select with --roms",
+                    path=spec,
+                )
+            merged.setdefault(rom.name, rom)
+    if not origins:
+        raise SourceError("no ROM set source given")
+    return RomSet(tuple(merged[name] for name in sorted(merged)), tuple(origins))
+
+
+def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
+    """Read one SOURCE argument: a .deb, a directory of *.rom, or one .rom file."""
+    if spec.startswith("apt:"):
+        fetched, roms = _read_apt(spec)
+        origin = dataclasses.replace(fetched, spec=spec)  # messages name what the user typed
+        return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
+    try:
+        mode = os.stat(spec).st_mode
+    except OSError as error:
+        raise SourceError(f"cannot read: {error.strerror}", path=spec) from error
+    if stat.S_ISDIR(mode):
+        return _read_dir(spec)
+    if spec.endswith((".deb", ".udeb")):
+        return _read_deb(spec)
+    if spec.endswith(".rom"):
+        rom = _read_rom_file(spec, Origin("rom", spec))
+        origin = Origin("rom", spec, sha256=rom.sha256)
+        return origin, [dataclasses.replace(rom, origin=origin)]
+    raise SourceError("not a ROM set source: expected a .deb, a directory or a .rom file", path=spec)
+
+
+def _read_apt(spec: str) -> tuple[Origin, list[RomFile]]:
+    """Download (or take from the cache) and read, verifying apt's sha256 on the bytes parsed;
+    a cached file that no longer matches is removed and downloaded again, once."""
+    from .apt import fetch
+    from .debpkg import DigestMismatch
+
+    path, expected, cached = fetch(spec)
+    try:
+        return _read_deb(str(path), expected)
+    except DigestMismatch:
+        if not cached:
+            raise
+    path.unlink(missing_ok=True)
+    path, expected, _ = fetch(spec)
+    return _read_deb(str(path), expected)
+
+
+def _read_deb(spec: str, expected_sha256: str | None = None) -> tuple[Origin, list[RomFile]]:
+    # python-debian is imported only when a package is read: inspect/check of ROM files stay light
+    from ..core import fields
+    from .debpkg import read_deb
+
+    contents = read_deb(spec, expected_sha256)
+    control = contents.control
+    package: str = control["Package"]  # read_deb ensures it
+    version = control.get("Version")
+    if not version:
+        raise SourceError("control member has no Version field", path=spec)
+    match = _SOURCE_FIELD.fullmatch(control.get("Source", package).strip())
+    if not match:
+        raise SourceError(f"malformed Source field {control.get('Source')!r}", path=spec)
+    try:  # these reach debian/control and the changelog: only policy-conformant values
+        fields.package_name(package, "Package field")
+        fields.any_version(version, "Version field")
+        fields.package_name(match["name"], "Source field")
+        fields.any_version(match["version"] or version, "Source field's version")
+        if control.get("Architecture"):
+            fields.package_name(control["Architecture"], "Architecture field")
+    except UsageError as error:
+        raise SourceError(f"unusable control member: {error.message}", path=spec) from error
+    origin = Origin(
+        kind="deb",
+        spec=spec,
+        sha256=contents.sha256,
+        package=package,
+        version=version,
+        source_package=match["name"],
+        source_version=match["version"] or version,
+        copyright=contents.copyright,
+        architecture=control.get("Architecture"),
+    )
+    roms: dict[str, RomFile] = {}
+    for member in contents.roms:
+        name = rom_name(member.path.rsplit("/", 1)[-1], spec)
+        if not member.data:
+            raise SourceError(f"{member.path} is empty: {_EMPTY}", path=spec)
+        rom = RomFile(name, member.data, member.mtime, member.path, origin)
+        other = roms.get(name)
+        if other is not None and other.data != rom.data:
+            raise SourceError(f"{other.path} and {rom.path} differ", path=spec)
+        roms.setdefault(name, rom)
+    if not roms:
+        raise SourceError(
+            "no *.rom files under usr/lib/ipxe/qemu/ or usr/share/qemu/: not an ipxe-qemu package",
+            path=spec,
+        )
+    return origin, list(roms.values())
+
+
+def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
+    entries = [entry for entry in sorted(os.scandir(spec), key=lambda e: e.name)
+               if entry.name.endswith(".rom") and entry.is_file()]  # follows symlinks, as QEMU does
+    if not entries:
+        raise SourceError("no *.rom files in this directory", path=spec)
+    roms = [_read_rom_file(entry.path, Origin("dir", spec)) for entry in entries]
+    listing = "".join(f"{rom.name} {rom.sha256}\n" for rom in roms)
+    origin = Origin("dir", spec, sha256=hashing.sha256(listing.encode()))
+    return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
+
+
+#: An empty ROM is unusable input (exit 2), never a ROM with a problem: it has no QEMU bucket.
+_EMPTY = "not an option ROM (QEMU refuses an empty ROM file)"
+
+
+def _read_rom_file(path: str, origin: Origin) -> RomFile:
+    data, info = read_regular_file(path, MAX_ROM_FILE, "an option ROM")
+    if not data:
+        raise SourceError(f"empty file: {_EMPTY}", path=path)
+    name = rom_name(os.path.basename(path), path)
+    # the path is recorded by name only, so the output does not depend on where the input lay
+    return RomFile(name, data, int(info.st_mtime), name, origin)

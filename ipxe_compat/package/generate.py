@@ -1,0 +1,163 @@
+"""``generate``: old ROM sets in, a co-installable compat source package out.
+
+One way: a request (options or a recipe) -> :func:`~.spec.specify` validates it, reads the inputs
+and derives the specification -> the output names, the orig tarball and the context are derived
+from it -> rendering (context -> files) -> written into a staging directory (optionally
+dpkg-source) -> moved into OUTDIR. Nothing is created on disk before the specification exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from ..core.fields import excerpt
+from ..errors import SourceError, UsageError
+from ..input import RomSet, read_regular_file, read_sources
+from .naming import Layout
+from .output import Entry, check_outdir, orig_tarball, staging, write_file, write_tree
+from .recipe import InputRecord, parse_recipe
+from .spec import InputFile, PackageSpec, Request, specify
+
+#: A recipe is a few KB; the changelog beside it, a few MB at most (dpkg's is 0.75 MB).
+MAX_RECIPE = 1 << 20
+MAX_CHANGELOG = 16 << 20
+
+__all__ = ["GenerateResult", "generate_package", "regenerate_package", "write_package"]
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """What was written, for the caller to report."""
+
+    outdir: Path
+    spec: PackageSpec
+    orig_tarball: Path
+    tree: Path
+    built: tuple[Path, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def generate_package(request: Request, sources: Sequence[str], outdir: Path, *,
+                     force: bool = False, build_source: bool = False) -> GenerateResult:
+    """Generate the compat source package that ``request`` asks for from ``sources``."""
+    spec = specify(request, lambda: read_sources(sources))
+    return write_package(spec, outdir, force=force, build_source=build_source)
+
+
+def write_package(spec: PackageSpec, outdir: Path, *, force: bool = False,
+                  build_source: bool = False) -> GenerateResult:
+    """Write the package ``spec`` describes into ``outdir``: all of it, or nothing."""
+    layout = Layout.of(spec.source, spec.version, spec.upstream_version)
+    check_outdir(outdir, layout.names(build_source), force)
+    # the upstream part: every ROM of the inputs as the origin ships it (path, bytes, mtime);
+    # debian/rules makes the compat ROMs at build time, so no option reaches the orig tarball
+    rom_entries = [Entry(rom.path, rom.data, 0o644, rom.mtime) for rom in spec.pristine]
+    # xz dominates the run and releases the GIL: compress (single-threaded, so the bytes are
+    # stable) while jinja2 loads and debian/ is rendered
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        compressing = pool.submit(orig_tarball, spec.orig_top, rom_entries)
+        from .context import context_of
+        from .render import render_debian
+
+        debian = render_debian(context_of(spec))
+    debian_entries = [Entry(path, f.data, f.mode, spec.epoch) for path, f in debian.items()]
+    tarball = compressing.result()  # the one xz compression, started before rendering
+    with staging(outdir, force) as stage:
+        write_file(stage / layout.orig_tarball, tarball, 0o644,
+                   max(entry.mtime for entry in rom_entries))
+        write_tree(stage / layout.tree, rom_entries + debian_entries, spec.epoch)
+        if build_source:
+            from .build import build_source_package
+
+            build_source_package(stage, layout.tree, layout.changes, spec.epoch)
+    return GenerateResult(
+        outdir=outdir,
+        spec=spec,
+        orig_tarball=outdir / layout.orig_tarball,
+        tree=outdir / layout.tree,
+        built=tuple(outdir / name for name in (layout.built if build_source else [])),
+    )
+
+
+def regenerate_package(recipe_path: Path, sources: Sequence[str], outdir: Path, *,
+                       force: bool = False, build_source: bool = False,
+                       origin_copyright: InputFile | None = None) -> GenerateResult:
+    """Make again the package a recipe describes, from inputs whose sha256 must match.
+
+    Without ``sources``, package inputs are fetched again as ``apt:PACKAGE=VERSION``. A recipe
+    of a continued changelog takes the older entries from the changelog beside it. The recipe's
+    values are validated as the command line's are; an invalid one names the recipe.
+    """
+    where = str(recipe_path)
+    data, _ = read_regular_file(where, MAX_RECIPE, "a recipe")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SourceError(f"cannot read recipe: not UTF-8 at byte {error.start}",
+                          path=where) from error
+    wanted = parse_recipe(text, where)
+    if not sources:
+        missing = [r.name for r in wanted.inputs if r.refetch_spec is None]
+        if missing:
+            raise SourceError(f"give the sources: {', '.join(missing)} cannot be fetched again",
+                              path=where)
+        sources = [r.refetch_spec for r in wanted.inputs if r.refetch_spec]
+    if wanted.origin_copyright_sha256 and (
+            origin_copyright is None or origin_copyright.sha256 != wanted.origin_copyright_sha256):
+        raise SourceError("give --origin-copyright with the file the recipe was made with "
+                          f"(sha256 {wanted.origin_copyright_sha256})", path=where)
+    request = dataclasses.replace(
+        wanted.request, origin_copyright=origin_copyright,
+        changelog_from=_previous_changelog(recipe_path) if wanted.continued else None)
+
+    def inputs() -> RomSet:
+        romset = read_sources(sources)
+        _check_inputs(wanted.inputs, romset, where)
+        return romset
+
+    try:
+        spec = specify(request, inputs)
+    except UsageError as error:  # a value the recipe holds
+        if error.path is not None:
+            raise
+        raise UsageError(error.message, path=where) from error
+    result = write_package(spec, outdir, force=force, build_source=build_source)
+    if wanted.tool_version != __version__:
+        note = (f"the recipe was made by ipxe-compat {wanted.tool_version}, this is {__version__}: "
+                "debian/ may differ (the orig tarball does not)")
+        result = dataclasses.replace(result, warnings=(note,))
+    return result
+
+
+def _check_inputs(records: Sequence[InputRecord], romset: RomSet, path: str) -> None:
+    if len(romset.origins) != len(records):
+        raise SourceError(f"the recipe has {len(records)} inputs, {len(romset.origins)} "
+                          "were given", path=path)
+    for record, origin in zip(records, romset.origins):
+        if origin.sha256 != record.sha256:
+            raise SourceError(f"sha256 {origin.sha256} is not the recipe's {record.sha256} for "
+                              f"{record.name}: not the same input", path=origin.spec)
+
+
+def _previous_changelog(recipe_path: Path) -> InputFile:
+    """The changelog beside the recipe without its newest entry (the one the recipe made)."""
+    from debian.changelog import Changelog, ChangelogParseError
+
+    path = recipe_path.parent / "changelog"
+    if not path.exists():
+        raise SourceError("the recipe continues a changelog: keep debian/changelog beside it",
+                          path=str(path))
+    data, _ = read_regular_file(str(path), MAX_CHANGELOG, "a changelog")
+    try:
+        blocks = list(Changelog(data.decode("utf-8"), strict=True))
+    except (UnicodeDecodeError, ChangelogParseError) as error:
+        raise SourceError(f"not a Debian changelog: {excerpt(str(error), 160)}",
+                          path=str(path)) from error
+    if len(blocks) < 2:
+        raise SourceError("the recipe continues a changelog, but it has one entry", path=str(path))
+    return InputFile(str(path), "".join(str(block) for block in blocks[1:]))

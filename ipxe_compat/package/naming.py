@@ -1,0 +1,76 @@
+"""What the package and its outputs are called, and which version it gets. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..core import fields
+from ..errors import UsageError
+from ..input import Origin
+
+__all__ = ["DEFAULT_INSTALL_DIR", "Layout", "built_from", "default_version", "package_names"]
+
+DEFAULT_INSTALL_DIR = "/usr/share/qemu"
+
+
+def package_names(label: str, source: str | None, package: str | None) -> tuple[str, str]:
+    """Source and binary package names, by default from the bucket: ``ipxe-qemu-256k-compat``."""
+    return (fields.package_name(source or f"ipxe-qemu-{label}-compat", "source name"),
+            fields.package_name(package or f"ipxe-qemu-{label}-compat-efi-roms", "package name"))
+
+
+def built_from(origin: Origin, origin_source: str | None,
+               origin_version: str | None) -> tuple[str, str]:
+    """The source package and version a ROM set was built from: a .deb says so itself, other
+    sources need --origin-source and --origin-version (for Built-Using and the version)."""
+    if origin.source_package and origin.source_version:
+        return origin.source_package, origin.source_version
+    if origin_source and origin_version:
+        return origin_source, origin_version
+    raise UsageError(
+        f"{origin.spec} is not a package: give --origin-source and --origin-version "
+        "(the ipxe source package the ROMs were built from, for Built-Using)"
+    )
+
+
+def default_version(built: Sequence[tuple[str, str]]) -> str:
+    """The origin's upstream version with revision 1: ``1.0.0+git-20190125.36a4c85-1``."""
+    upstreams = {fields.any_version(version).upstream_version for _, version in built}
+    if len(upstreams) != 1:
+        raise UsageError("the ROMs come from several upstream versions: give --newversion")
+    upstream = upstreams.pop() or ""
+    if ":" in upstream:
+        raise UsageError(f"the origin's upstream version {upstream!r} holds a colon, which the "
+                         "compat package's version and file names cannot carry: give --newversion")
+    return f"{upstream}-1"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Names of the outputs, from the source name and version (cli.md, "generate")."""
+
+    orig_tarball: str
+    tree: str
+    dsc: str
+    debian_tarball: str
+    changes: str
+
+    @classmethod
+    def of(cls, source: str, version: str, upstream_version: str) -> Layout:
+        plain = version.split(":", 1)[-1]  # file names carry no epoch
+        return cls(
+            orig_tarball=f"{source}_{upstream_version}.orig.tar.xz",
+            tree=f"{source}-{upstream_version}",
+            dsc=f"{source}_{plain}.dsc",
+            debian_tarball=f"{source}_{plain}.debian.tar.xz",
+            changes=f"{source}_{plain}_source.changes",
+        )
+
+    @property
+    def built(self) -> list[str]:
+        """What --build-source adds: dpkg-source's and dpkg-genchanges's outputs."""
+        return [self.dsc, self.debian_tarball, self.changes]
+
+    def names(self, build_source: bool) -> list[str]:
+        return [self.orig_tarball, self.tree, *(self.built if build_source else [])]

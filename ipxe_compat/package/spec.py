@@ -1,0 +1,223 @@
+"""The package specification: every choice validated and every default derived, once, before
+anything is written. Pure, but for reading the inputs when :func:`specify` is ready for them.
+
+A :class:`Request` is what the user asked for, as text, from the command line or from a recipe:
+both go through the very same validators here. :func:`specify` checks every option first, then
+reads the inputs, plans the ROMs and derives each default (names, version, Built-Using, the
+copyright statement, the changelog entry) exactly once. The recipe, the template context and the
+output names are all derived from the resulting :class:`PackageSpec`, never the other way round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .. import __version__
+from ..core import fields
+from ..core.sizes import MAX_ROM_FILE, parse_size, size_label
+from ..errors import UsageError
+from ..input import Origin, RomFile, RomSet
+from .changelog import read_previous
+from .copyright import CopyrightFile, Statement, gather
+from .naming import DEFAULT_INSTALL_DIR, built_from, default_version, package_names
+from .plan import DEFAULT_GLOBS, MAX_SIZE, CompatRom, make_plan, used_origins
+from .targets import Target, target_of
+
+__all__ = ["InputFile", "PackageSpec", "Request", "specify"]
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A text file the user gave (an origin copyright, a changelog to continue), read at the
+    boundary so that validating it needs no I/O."""
+
+    path: str
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        """Recorded in the recipe: regeneration must be given the very same file."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for, as text: command-line options or a recipe's fields. None means
+    'derive the default'. Nothing here is trusted until :func:`specify` has validated it."""
+
+    maintainer: str  # "Name <email>"; the command line defaults it from DEBFULLNAME/DEBEMAIL
+    date: str  # "@EPOCH" or RFC 2822; the command line defaults it from SOURCE_DATE_EPOCH
+    size: str = "256k"
+    roms: tuple[str, ...] = DEFAULT_GLOBS
+    prefix: str | None = None  # default "<size>-", e.g. "256k-"
+    mode: str = "pad"  # or "copy"
+    pad_byte: str = "0xff"
+    install_dir: str = DEFAULT_INSTALL_DIR
+    source_name: str | None = None
+    package_name: str | None = None
+    version: str | None = None
+    distribution: str = "unstable"
+    urgency: str = "medium"
+    messages: tuple[str, ...] = ()  # default: one line naming the origin, size and pad byte
+    origin_source: str | None = None  # for sources that are not .deb
+    origin_version: str | None = None
+    origin_copyright: InputFile | None = None
+    changelog_from: InputFile | None = None
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    """One package to generate: every value validated, every default derived, each once."""
+
+    # what the ROMs become
+    roms: tuple[CompatRom, ...]
+    size: int
+    globs: tuple[str, ...]
+    prefix: str
+    pad: bool
+    pad_byte: int
+    install_dir: str
+    #: the upstream part of the source: every ROM of every input, byte for byte, at its path in
+    #: the origin package; no option changes it, so neither does the orig tarball
+    pristine: tuple[RomFile, ...]
+    orig_top: str  # the orig tarball's top directory, "ipxe-1.0.0+git-20190125.36a4c85"
+    # what the package is
+    source: str
+    package: str
+    version: str
+    upstream_version: str
+    built_using: str
+    origin_labels: tuple[str, ...]  # the packages (or paths) the carried ROMs come from
+    copyright: Statement
+    # its changelog entry
+    maintainer: str
+    distribution: str
+    target: Target  # what the distribution's lintian wants (targets.py)
+    urgency: str
+    epoch: int  # the changelog date
+    changes: tuple[str, ...]
+    previous_changelog: str | None  # the older entries it continues, if any
+    # what made it, for the recipe
+    inputs: tuple[Origin, ...]
+    inputs_built_from: tuple[tuple[str, str], ...]  # per input: its source package and version
+    origin_source: str | None
+    origin_version: str | None
+    origin_copyright_sha256: str | None
+    tool_version: str = __version__
+
+    @property
+    def continued(self) -> bool:
+        return self.previous_changelog is not None
+
+    @property
+    def size_label(self) -> str:
+        return size_label(self.size)
+
+
+def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
+    """Validate every option, then read the inputs (``read_inputs``), then plan the ROMs and
+    derive every default. Raises before anything is written; computes each value once."""
+    size = _bucket(request.size)
+    label = size_label(size)
+    if not request.roms:
+        raise UsageError("no --roms GLOB: give at least one (the default is efi-*.rom)")
+    globs = tuple(fields.glob(glob) for glob in request.roms)
+    prefix = fields.prefix(f"{label}-" if request.prefix is None else request.prefix)
+    pad, pad_byte = fields.mode(request.mode), fields.pad_byte(request.pad_byte)
+    install_dir = fields.install_dir(request.install_dir)
+    source, package = package_names(label, request.source_name, request.package_name)
+    wanted = None if request.version is None else fields.version(request.version)
+    maintainer = fields.maintainer(request.maintainer)
+    distribution = fields.distribution(request.distribution)
+    target = target_of(distribution)
+    urgency = fields.urgency(request.urgency)
+    epoch = fields.parse_date(request.date)
+    messages = tuple(fields.text_line(m, "changelog entry") for m in request.messages)
+    origin_source = (None if request.origin_source is None
+                     else fields.package_name(request.origin_source, "origin source"))
+    origin_version = (None if request.origin_version is None
+                      else str(fields.any_version(request.origin_version, "origin version")))
+    previous, last = (None, None) if request.changelog_from is None else read_previous(
+        request.changelog_from.text, request.changelog_from.path, source)
+
+    romset = read_inputs()  # only now: every option is valid
+    roms = make_plan(romset, size=size, globs=globs, prefix=prefix,
+                     pad_byte=pad_byte if pad else None)
+    origins = used_origins(roms)
+    built = [built_from(origin, origin_source, origin_version) for origin in origins]
+    version = wanted if wanted is not None else fields.version(default_version(built))
+    if ":" in (version.upstream_version or ""):
+        # 1:2:3-1 has upstream 2:3: "<upstream>-1" would read as epoch 2, file names would cut it
+        raise UsageError(f"version {version}: its upstream part {version.upstream_version!r} "
+                         "holds a colon, which the orig tarball's and tree's names cannot carry; "
+                         "give --newversion without one")
+    if last is not None and version <= last:
+        raise UsageError(f"version {version} is not greater than the last entry's {last}",
+                         path=request.changelog_from.path if request.changelog_from else None)
+    labels = tuple(dict.fromkeys(origin.label for origin in origins))
+    inputs_built = tuple(built_from(o, origin_source, origin_version) for o in romset.origins)
+    return PackageSpec(
+        roms=roms, size=size, globs=globs, prefix=prefix, pad=pad, pad_byte=pad_byte,
+        install_dir=install_dir, pristine=romset.roms,
+        orig_top=f"{inputs_built[0][0]}-{version.upstream_version or ''}",
+        source=source, package=package, version=str(version),
+        upstream_version=version.upstream_version or "",
+        built_using=", ".join(dict.fromkeys(f"{name} (= {ver})" for name, ver in built)),
+        origin_labels=labels,
+        copyright=gather(_copyrights(origins, request.origin_copyright)),
+        maintainer=maintainer, distribution=distribution, target=target, urgency=urgency,
+        epoch=epoch, changes=messages or _default_changes(roms, labels, globs, install_dir, prefix,
+                                                          size, pad_byte if pad else None),
+        previous_changelog=previous, inputs=romset.origins, inputs_built_from=inputs_built,
+        origin_source=origin_source, origin_version=origin_version,
+        origin_copyright_sha256=request.origin_copyright.sha256 if request.origin_copyright
+        else None,
+    )
+
+
+def _default_changes(roms: Sequence[CompatRom], labels: Sequence[str], globs: Sequence[str],
+                     install_dir: str, prefix: str, size: int, pad_byte: int | None
+                     ) -> tuple[str, ...]:
+    """The changelog lines when none is given: per ROM what was done to its bytes (padded by how
+    much, or carried unchanged), as README.Debian says too."""
+    lines = [(f"Keep {len(roms)} ROMs of {', '.join(labels)} ({', '.join(globs)}) as "
+              f"{install_dir}/{prefix}*.rom for QEMU live migration from hosts that still run "
+              "them; the orig tarball holds that package's ROMs unchanged.")]
+    padded = [rom for rom in roms if rom.size != rom.original.size]
+    unchanged = [rom for rom in roms if rom.size == rom.original.size]
+    if padded:
+        lines.append(f"debian/rules pads to {size_label(size)} ({size} bytes) with "
+                     f"{pad_byte or 0:#04x}: " + ", ".join(
+                         f"{rom.name} (+{rom.size - rom.original.size} bytes)" for rom in padded)
+                     + ".")
+    if unchanged:
+        why = "already" if pad_byte is not None else "--copy, unpadded:"
+        sizes = " or ".join(str(n) for n in sorted({rom.size for rom in unchanged}))
+        lines.append(f"Carried unchanged ({why} {sizes} bytes): "
+                     + ", ".join(rom.name for rom in unchanged) + ".")
+    return tuple(lines)
+
+
+def _bucket(text: str) -> int:
+    size = parse_size(text)
+    if size > MAX_SIZE:
+        raise UsageError(f"size {size_label(size)} is larger than any option ROM (at most "
+                         f"{size_label(MAX_SIZE)}; ROM members over {size_label(MAX_ROM_FILE)} "
+                         "are refused unread)")
+    return size
+
+
+def _copyrights(origins: Sequence[Origin], given: InputFile | None) -> list[CopyrightFile]:
+    """The origin packages' copyright files, and the one given for other sources."""
+    found = [CopyrightFile(o.label, o.copyright, o.spec) for o in origins if o.copyright]
+    if given is not None:
+        found.append(CopyrightFile(given.path, given.text, given.path))
+    if not found:
+        raise UsageError(
+            "no origin copyright: the sources are not packages, so give --origin-copyright FILE "
+            "(e.g. /usr/share/doc/ipxe-qemu/copyright)"
+        )
+    return found
+

@@ -1,0 +1,80 @@
+"""What each target distribution's lintian wants of the generated package: one table. Pure.
+
+An upload is judged by the lintian of the suite it goes to (unstable's today is 2.143, trixie's
+2.122, bookworm's 2.116), and they disagree: a field one requires is redundant for another, a tag
+one knows is an ``alien-tag`` error for another, and an override a newer lintian no longer needs is
+an ``unused-override``. ``--distribution`` picks a row here; nothing else in the package code
+asks which distribution it is. Each row was checked with that suite's own lintian
+(``lintian --pedantic -I -E`` on the .dsc, the .deb and the .changes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import UsageError
+
+
+@dataclass(frozen=True)
+class Override:
+    """A lintian override and the reason written above it."""
+
+    tag: str
+    reason: str
+    context: str = ""
+
+    @property
+    def line(self) -> str:
+        return f"{self.tag} {self.context}".rstrip()
+
+
+BUILT_USING = Override(
+    "built-using-field-on-arch-all-package",
+    "Policy 7.8 allows Built-Using on Architecture: all packages, and these ROMs are built from the\n"
+    "ipxe source, which the archive must keep; lintian bug #999785 records that this tag is wrong "
+    "here.")
+NO_WATCH = Override(
+    "debian-watch-file-is-missing",
+    "The upstream tarball is the ROMs of a Debian binary package (see debian/README.source); there\n"
+    "is no upstream release to watch.")
+LONG_LINES = Override(
+    "very-long-line-length-in-source-file",
+    "Option ROMs are binary images, not text.", "* [*.rom:*]")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One row: the suites it covers and what their lintian wants."""
+
+    name: str
+    suites: tuple[str, ...]
+    lintian: str  # the version the row was checked with
+    standards_version: str  # the newest that lintian knows: newer is a warning, older an info
+    debhelper_compat: int  # lintian's recommended level, which the suite's debhelper provides
+    # dpkg >= 1.22 defaults both: sid's lintian calls the fields redundant (pedantic), older
+    # lintians want Rules-Requires-Root spelt out
+    priority_field: bool
+    rules_requires_root_field: bool
+    source_overrides: tuple[Override, ...]
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("sid", ("unstable", "sid", "experimental", "rc-buggy", "UNRELEASED", "testing",
+                   "forky"),
+           "2.143.0", "4.7.4", 14, False, False, (NO_WATCH,)),
+    Target("trixie", ("trixie", "trixie-backports", "trixie-backports-sloppy", "trixie-security",
+                      "trixie-proposed-updates", "stable"),
+           "2.122.0+deb13u1", "4.7.2", 13, True, True, (BUILT_USING, NO_WATCH, LONG_LINES)),
+    Target("bookworm", ("bookworm", "bookworm-backports", "bookworm-backports-sloppy",
+                        "bookworm-security", "bookworm-proposed-updates", "oldstable"),
+           "2.116.3+deb12u1", "4.6.2", 13, True, True, (BUILT_USING, NO_WATCH, LONG_LINES)),
+)
+
+
+def target_of(distribution: str) -> Target:
+    """The row for a changelog distribution; an unknown one is a usage error, not a guess."""
+    for target in TARGETS:
+        if distribution in target.suites:
+            return target
+    known = ", ".join(suite for target in TARGETS for suite in target.suites)
+    raise UsageError(f"distribution {distribution!r} has no lintian target here (one of: {known})")

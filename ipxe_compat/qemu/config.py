@@ -1,0 +1,168 @@
+"""``qemu-config``: tell QEMU to use the compat ROMs, as -global flags, libvirt XML, C compat
+entries or a quilt patch for QEMU's source. Pure.
+
+A compat ROM replaces a device's default only where the default is exactly the original ROM
+(``256k-efi-virtio.rom`` for the virtio-net-pci family, whose default is ``efi-virtio.rom``);
+mapping a ROM onto a device that loads another file by default would itself change that
+device's bucket. Flags and compat entries name each family's most general QOM type
+(``virtio-net-pci-base``), which reaches every model of it; libvirt names concrete models, so
+its snippet lists one ``<interface>`` per model.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..core import fields
+from ..core.devices import BUILTIN, NicTable, libvirt_model
+from ..core.names import original_of
+from ..errors import UsageError
+from ..input import RomSet
+from .patch import PatchHeader, QemuSource, RomfileEntry, control_patch, quilt_patch
+
+__all__ = ["FORMATS", "RomMapping", "mappings", "qemu_config", "render"]
+
+FORMATS = ("args", "libvirt", "c", "patch")
+
+
+@dataclass(frozen=True)
+class RomMapping:
+    """QOM type ``driver`` (covering ``models``) should load ``rom`` (installed as ``path``)
+    instead of its default ``default``."""
+
+    driver: str
+    models: tuple[str, ...]
+    rom: str
+    path: str
+    default: str
+
+
+@dataclass(frozen=True)
+class PatchRequest:
+    """What ``--format patch`` needs besides the mapping: the QEMU tree and the DEP-3 fields."""
+
+    source: QemuSource
+    author: str
+    last_update: str | None  # YYYY-MM-DD, from SOURCE_DATE_EPOCH; None leaves the field out
+
+
+def qemu_config(romset: RomSet, fmt: str = "args", machine_compat: str | None = None,
+                install_dir: str | None = None, table: NicTable = BUILTIN,
+                patch: PatchRequest | None = None) -> str:
+    """``qemu-config``: the compat ROMs of ``romset`` as QEMU or libvirt configuration."""
+    if machine_compat is not None:
+        fields.machine_compat(machine_compat)
+    if install_dir is not None:
+        fields.install_dir(install_dir)
+    maps = mappings(romset, table, install_dir)
+    if fmt == "patch":
+        if machine_compat is None or patch is None:
+            raise UsageError("--format patch needs --machine-compat X_Y and --qemu-source DIR")
+        return format_patch(maps, machine_compat, patch)
+    return render(maps, fmt, machine_compat)
+
+
+def mappings(romset: RomSet, table: NicTable = BUILTIN,
+             install_dir: str | None = None) -> list[RomMapping]:
+    """One entry per family whose default ROM one of the compat ROMs replaces (paired by
+    :func:`~ipxe_compat.core.names.original_of`, as check and verify-migration pair)."""
+    defaults = {family.rom for family in table.families}
+    found = []
+    for rom in romset.roms:
+        base = original_of(rom.name, defaults)
+        if base is None:
+            continue  # not a compat ROM of a default: a default ROM would replace itself
+        if install_dir is not None:
+            directory = install_dir
+        elif rom.origin.kind == "deb":
+            directory = "/" + posixpath.dirname(rom.path)
+        else:
+            directory = "/usr/share/qemu"
+        for family in table.families:
+            if family.rom == base:
+                found.append(RomMapping(family.driver, family.models, rom.name,
+                                        f"{directory}/{rom.name}", base))
+    if not found:
+        names = ", ".join(rom.name for rom in romset.roms)
+        raise UsageError(f"no compat ROM replaces a QEMU default ROM (ROMs: {names})")
+    return sorted(found, key=lambda m: (m.driver, m.rom))
+
+
+def format_args(maps: Sequence[RomMapping]) -> str:
+    return "".join(f"-global {m.driver}.romfile={m.rom}\n" for m in maps)
+
+
+def format_libvirt(maps: Sequence[RomMapping]) -> str:
+    """One ``<interface>`` per concrete model: libvirt's ``<model type>`` names no QOM family."""
+    blocks = []
+    for m in maps:
+        for model in m.models:
+            blocks.append(
+                f"<!-- {model}: instead of {m.default} -->\n"
+                "<interface type='network'>\n"
+                "  <source network='default'/>\n"
+                f"  <model type='{libvirt_model(model)}'/>\n"
+                f"  <rom file='{m.path}'/>\n"
+                "</interface>\n"
+            )
+    return "".join(blocks)
+
+
+def entries(maps: Sequence[RomMapping]) -> list[RomfileEntry]:
+    return [RomfileEntry(m.driver, m.rom) for m in maps]
+
+
+def format_c(maps: Sequence[RomMapping], machine_compat_: str | None) -> str:
+    array = f"hw_compat_{machine_compat_}" if machine_compat_ else "hw_compat_X_Y"
+    lines = [f"/* In {array}[] (hw/core/machine.c): machine types up to and including this one",
+             " * keep the ROM sizes of the iPXE they were released with (ipxe-compat). */"]
+    lines += [entry.c() for entry in entries(maps)]
+    return "\n".join(lines) + "\n"
+
+
+def format_patch(maps: Sequence[RomMapping], machine_compat_: str, request: PatchRequest) -> str:
+    version = machine_compat_.replace("_", ".")
+    covers = [f"{m.driver} covers {', '.join(m.models)}." for m in maps if m.models != (m.driver,)]
+    paragraphs = [
+        ("A guest keeps the option ROM RAM blocks of the QEMU it was started on, sized "
+        "pow2ceil(ROM size); live migration refuses a destination block of another size "
+        '("Size mismatch: 0000:00:02.0/virtio-net-pci.rom: 0x40000 != 0x80000"). So machine '
+        f"types up to {version} load the compat ROMs, kept at the size of the ipxe-qemu the "
+        "older QEMU shipped, whatever size the default ROMs grow to."),
+        "Each entry names the most general QOM type of a NIC family, which reaches every "
+        "model of it" + (": " + " ".join(covers) if covers else "."),
+        ("qemu-system-x86 must depend on the package that installs these ROMs: without them "
+        "QEMU cannot start a guest of these machine types (failed to find romfile)."),
+    ]
+    body: list[str] = []
+    for paragraph in paragraphs:
+        body += [*([""] if body else []), *textwrap.wrap(paragraph, 78, break_on_hyphens=False)]
+    header = PatchHeader(f"Keep the iPXE option ROM sizes of machine types up to {version}",
+                         tuple(body), request.author, request.last_update)
+    return quilt_patch(request.source, f"hw_compat_{machine_compat_}", entries(maps), header)
+
+
+def render(maps: Sequence[RomMapping], fmt: str, machine_compat_: str | None = None) -> str:
+    if fmt == "args":
+        return format_args(maps)
+    if fmt == "libvirt":
+        return format_libvirt(maps)
+    if fmt == "c":
+        return format_c(maps, machine_compat_)
+    raise UsageError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+
+
+def compat_package(maps: Sequence[RomMapping], romset: RomSet) -> str:
+    """The binary package qemu-system-x86 must depend on: the .deb's own name, else the name
+    ``generate`` gives for the compat ROMs' prefix (``256k-`` -> ipxe-qemu-256k-compat-efi-roms)."""
+    packages = sorted({r.origin.package for r in romset.roms if r.origin.package})
+    if len(packages) == 1:
+        return packages[0]
+    prefix = maps[0].rom[: -len(maps[0].default)].rstrip("-.")
+    return f"ipxe-qemu-{prefix}-compat-efi-roms"
+
+
+__all__ += ["PatchRequest", "compat_package", "control_patch"]

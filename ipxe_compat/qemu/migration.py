@@ -1,0 +1,292 @@
+"""``verify-migration``: prove with real QEMU builds that a guest started on one host migrates to
+another: another QEMU build, another ROM set, or both.
+
+Two modes. With ROM sets FROM and TO, for each ROM of FROM that TO also has (paired by name, TO's
+compat prefix stripped) and each NIC model that ROM drives, the source loads the FROM ROM and the
+destination the TO ROM (``romfile=`` a copy in a private directory). Without them, each end
+loads its own QEMU's installed defaults for every NIC model both QEMUs have that loads a ROM:
+the upgraded host as it is, plus the ``-global`` lines of ``qemu-config`` given with
+``--to-config`` (or none, to show the failure they fix).
+
+Both ends are paused QEMUs (TCG, no disk, no network) of ``--machine`` (default: the source
+QEMU's default machine type, versioned: what guests on the old host run). QMP ``migrate`` runs
+and the migration counts as completed only once the destination has left ``inmigrate`` and is
+still running: a source reporting ``completed`` is not enough, the destination may still refuse
+the state ("Size mismatch: ...rom: 0x40000 != 0x80000: ..."), which is then reported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..core.devices import devices_driven_by
+from ..core.names import pair
+from ..core.outcome import Outcome, aligned
+from ..core.sizes import bucket
+from ..errors import UsageError
+from ..input import RomFile, RomSet
+from .discover import QemuFacts, probe_qemu
+from .qmp import Qemu, QmpError, find_qemu, private_dir
+
+__all__ = ["Ends", "MigrationCase", "parse_globals", "plan_cases", "plan_installed",
+           "size_mismatch", "verify_migration"]
+
+POLL = 0.02
+#: QEMU's refusal of a ROM block of another size. The block name is ``<pci addr>/<name>.rom``
+#: cut at 31 characters (``0000:00:02.0/virtio-net-pci-non-transitional`` loses its ``.rom``,
+#: ne2k_pci's is ``ne2000.rom``): match it, never build it.
+SIZE_MISMATCH = re.compile(r"Size mismatch: (?P<block>\S+): 0x(?P<source>[0-9a-fA-F]+) != "
+                           r"0x(?P<destination>[0-9a-fA-F]+)")
+_GLOBAL = re.compile(r"-global\s+([A-Za-z0-9_.-]+\.[A-Za-z0-9_-]+=[A-Za-z0-9_.,+/-]+)")
+
+
+@dataclass(frozen=True)
+class Ends:
+    """The two QEMU builds, the machine type, and the destination's extra -global values."""
+
+    source: QemuFacts
+    destination: QemuFacts
+    machine: str
+    to_globals: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MigrationCase:
+    device: str
+    source: RomFile | None  # None: the source QEMU's installed default
+    target: RomFile | None  # None: the destination's default (with --to-config's -global)
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    case: MigrationCase
+    status: str  # "completed", "failed", "blocked", "timeout" or "error"
+    error: str | None
+    seconds: float
+    to_romfile: str | None = None  # what the destination's NIC loaded, read after arrival
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+
+def verify_migration(source: RomSet | None, target: RomSet | None, from_qemu: str,
+                     to_qemu: str, machine: str | None = None, devices: Sequence[str] = (),
+                     timeout: float = 30.0, jobs: int | None = None,
+                     to_config: str | None = None) -> Outcome:
+    """``verify-migration [FROM TO]``: every migration run; each that does not complete is a
+    problem."""
+    if (source is None) != (target is None):
+        raise UsageError("give both FROM and TO, or neither (each end's installed ROMs)")
+    to_globals = parse_globals(to_config) if to_config is not None else ()
+    source_facts = probe_qemu(find_qemu(from_qemu), timeout)
+    target_facts = (source_facts if to_qemu == from_qemu
+                    else probe_qemu(find_qemu(to_qemu), timeout))
+    chosen = source_facts.machine(machine or source_facts.default_machine)
+    target_facts.machine(chosen)
+    ends = Ends(source_facts, target_facts, chosen, to_globals)
+    if source is not None and target is not None:
+        cases = plan_cases(source, target, devices, ends)
+    else:
+        cases = plan_installed(devices, ends)
+    results = verify(ends, cases, timeout, jobs)
+    problems = tuple(f"{_label(r.case)}: migration {r.status}: {r.error}"
+                     for r in results if not r.ok)
+    return Outcome(results_json(ends, results), results_table(ends, results), problems)
+
+
+def parse_globals(text: str) -> tuple[str, ...]:
+    """The ``TYPE.PROP=VALUE`` of each ``-global`` line of ``qemu-config --format args``; any
+    other line is refused (only -global reaches the destination)."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        match = _GLOBAL.fullmatch(line.strip())
+        if match is None:
+            raise UsageError(f"--to-config line {number} is not '-global TYPE.PROP=VALUE': "
+                             f"{line.strip()[:80]!r}")
+        found.append(match.group(1))
+    return tuple(found)
+
+
+def _common(devices: Sequence[str], ends: Ends, known: Sequence[str]) -> set[str]:
+    both = set(known) & set(ends.destination.nics.defaults)
+    unknown = [d for d in devices if d not in both]
+    if unknown:
+        raise UsageError(f"unknown NIC model(s) {', '.join(unknown)} (models loading a ROM on "
+                         f"both QEMUs: {', '.join(sorted(both))})")
+    return set(devices) or both
+
+
+def plan_cases(source: RomSet, target: RomSet, devices: Sequence[str], ends: Ends) -> list[MigrationCase]:
+    """Every (device, FROM ROM, TO ROM) to try; ``devices`` restricts the models."""
+    table = ends.source.nics.defaults
+    wanted = _common(devices, ends, list(table))
+    from_by, to_by = source.by_name(), target.by_name()
+    cases = []
+    for from_name, to_name in pair(from_by, to_by):
+        if from_name is None or to_name is None:
+            continue
+        for device in devices_driven_by(from_name, table):
+            if device in wanted:
+                cases.append(MigrationCase(device, from_by[from_name], to_by[to_name]))
+    if not cases:
+        raise UsageError("no ROM of FROM has a partner in TO for the chosen NIC models")
+    return sorted(cases, key=lambda c: (c.device, c.source.name if c.source else ""))
+
+
+def plan_installed(devices: Sequence[str], ends: Ends) -> list[MigrationCase]:
+    """One case per NIC model both QEMUs have that loads a ROM by default."""
+    return [MigrationCase(d, None, None)
+            for d in sorted(_common(devices, ends, list(ends.source.nics.defaults)))]
+
+
+def verify(ends: Ends, cases: Sequence[MigrationCase], timeout: float = 30.0,
+           jobs: int | None = None) -> list[MigrationResult]:
+    """Run every case, up to ``jobs`` at once (default: the number of CPUs)."""
+    cancel = threading.Event()
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(cases)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(migrate, ends, case, timeout, cancel) for case in cases]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            cancel.set()  # Ctrl-C or SIGTERM: the workers stop polling and reap their QEMUs
+            raise
+
+
+def migrate(ends: Ends, case: MigrationCase, timeout: float = 30.0,
+            cancel: threading.Event | None = None) -> MigrationResult:
+    """One migration of a paused guest with ``case.device``."""
+    start = time.monotonic()
+    workdir = private_dir()
+    to_romfile = None
+    try:
+        source_args = _device(case.device, case.source, workdir / "from.rom")
+        target_args = _device(case.device, case.target, workdir / "to.rom")
+        target_args += [w for g in ends.to_globals for w in ("-global", g)]
+        status, error, to_romfile = _run(ends, source_args, target_args, workdir, timeout, cancel)
+    except QmpError as failure:
+        status, error = "error", failure.message
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return MigrationResult(case, status, error, time.monotonic() - start, to_romfile)
+
+
+def _device(model: str, rom: RomFile | None, path: Path) -> list[str]:
+    if rom is None:
+        return ["-device", f"{model},id=nic"]
+    path.write_bytes(rom.data)
+    return ["-device", f"{model},id=nic,romfile={path}"]
+
+
+def _run(ends: Ends, source_args: list[str], target_args: list[str], workdir: Path,
+         timeout: float, cancel: threading.Event | None) -> tuple[str, str | None, str | None]:
+    sock = workdir / "migration.sock"
+    deadline = time.monotonic() + timeout
+    machine = ["-machine", ends.machine]
+    incoming = [*machine, *target_args, "-incoming", f"unix:{sock}"]
+    with Qemu(ends.destination.command, workdir, "to", incoming, timeout) as target, \
+            Qemu(ends.source.command, workdir, "from", [*machine, *source_args],
+                 timeout) as source:
+        while not sock.exists():
+            if time.monotonic() > deadline:
+                return "timeout", "the destination never listened for the migration", None
+            time.sleep(POLL)
+        try:
+            source.command("migrate", uri=f"unix:{sock}")
+        except QmpError as refused:  # "State blocked by non-migratable device ..."
+            return "blocked", refused.message.removeprefix("QMP migrate failed: "), None
+        while True:
+            info: dict[str, Any] = source.command("query-migrate")
+            status = info.get("status")
+            if target.exited() is not None or status in ("failed", "cancelled"):
+                target.exited(wait=5)  # the destination prints why, then exits
+                return "failed", target.error_line() or info.get("error-desc") or status, None
+            if status == "completed" and _arrived(target):
+                return "completed", None, target.command(
+                    "qom-get", path="/machine/peripheral/nic", property="romfile")
+            if cancel is not None and cancel.is_set():
+                return "error", "interrupted", None
+            if time.monotonic() > deadline:
+                return "timeout", f"migration still {status} after {timeout} s", None
+            time.sleep(POLL)
+
+
+def _arrived(target: Qemu) -> bool:
+    """The destination loaded the whole state: it left ``inmigrate`` and is still up."""
+    try:
+        return bool(target.command("query-status")["status"] != "inmigrate")
+    except QmpError:
+        return False
+
+
+def size_mismatch(error: str | None) -> dict[str, Any] | None:
+    """QEMU's Size mismatch as data: the RAM block and the source's and destination's sizes."""
+    match = SIZE_MISMATCH.search(error or "")
+    if match is None:
+        return None
+    return {"block": match["block"], "source_size": int(match["source"], 16),
+            "destination_size": int(match["destination"], 16)}
+
+
+def _label(case: MigrationCase) -> str:
+    if case.source is None or case.target is None:
+        return case.device
+    return f"{case.device}: {case.source.name} -> {case.target.name}"
+
+
+def _rom_json(rom: RomFile | None, prefix: str) -> dict[str, Any]:
+    if rom is None:
+        return {f"{prefix}_rom": None, f"{prefix}_size": None, f"{prefix}_bucket": None}
+    return {f"{prefix}_rom": rom.name, f"{prefix}_size": rom.size,
+            f"{prefix}_bucket": bucket(rom.size)}
+
+
+def _qemu_json(facts: QemuFacts) -> dict[str, Any]:
+    return {"command": list(facts.command), "version": facts.version}
+
+
+def results_json(ends: Ends, results: Sequence[MigrationResult]) -> dict[str, Any]:
+    return {
+        "source_qemu": _qemu_json(ends.source),
+        "destination_qemu": _qemu_json(ends.destination),
+        "machine": ends.machine,
+        "destination_globals": list(ends.to_globals),
+        "migrations": [
+            {"device": r.case.device, **_rom_json(r.case.source, "from"),
+             **_rom_json(r.case.target, "to"), "destination_romfile": r.to_romfile,
+             "status": r.status, "error": r.error, "size_mismatch": size_mismatch(r.error),
+             "seconds": round(r.seconds, 3)}
+            for r in results
+        ],
+        "summary": {"completed": sum(r.ok for r in results),
+                    "failed": sum(not r.ok for r in results)},
+    }
+
+
+def _rom_cell(rom: RomFile | None, default: str) -> str:
+    return f"{rom.name} ({rom.size})" if rom is not None else default
+
+
+def results_table(ends: Ends, results: Sequence[MigrationResult]) -> str:
+    header = ["DEVICE", "FROM", "TO", "RESULT"]
+    rows = [[r.case.device,
+             _rom_cell(r.case.source, ends.source.nics.defaults.get(r.case.device, "default")),
+             _rom_cell(r.case.target, r.to_romfile or "default"),
+             r.status if r.ok else f"{r.status}: {r.error}"] for r in results]
+    completed = sum(r.ok for r in results)
+    top = (f"from {ends.source.label}\nto   {ends.destination.label}"
+           + "".join(f" -global {g}" for g in ends.to_globals)
+           + f"\nmachine {ends.machine}\n\n")
+    return top + aligned(header, rows) + f"{completed} of {len(results)} migrations completed\n"
