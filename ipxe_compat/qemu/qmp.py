@@ -68,8 +68,8 @@ def device_help(command: Sequence[str], timeout: float) -> str:
     except subprocess.TimeoutExpired:
         raise QmpError(f"{shlex.join(command)} -device help took over {timeout} s") from None
     if result.returncode != 0:
-        raise QmpError(f"{shlex.join(command)} -device help failed: "
-                       f"{result.stderr.strip()[-300:] or result.returncode}")
+        last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+        raise QmpError(f"{shlex.join(command)} -device help failed: {last.strip()[:300]}")
     return result.stdout
 
 
