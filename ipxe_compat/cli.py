@@ -167,7 +167,7 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
 
     SOURCE is PATH.deb, DIR, PATH.rom or apt:NAME[=VERSION] (see ipxe-compat --help).
     """
-    from .check import compare_roms, guard_roms
+    from .check import compare_roms, guard_roms, parse_expectation
     from .core.sizes import parse_size
     from .input import read_sources
 
@@ -175,7 +175,8 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
     if expectations:
         if len(sources) != 1 or globs:
             raise UsageError("guard mode (--expect) takes one SOURCE and no --roms")
-        _report(guard_roms(read_sources(sources), expectations, at_most, pinned), as_json)
+        wanted = [parse_expectation(text) for text in expectations]  # before reading SOURCE
+        _report(guard_roms(read_sources(sources), wanted, at_most, pinned), as_json)
         return
     if at_most:
         raise UsageError("--at-most goes with --expect")
@@ -224,6 +225,7 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: 
       ipxe-compat qemu-config build/ipxe-qemu-256k-compat-*/ --format patch --machine-compat 7_2 \\
           --qemu-source qemu-10.0.13+ds/ --control-patch control.diff > 256k-compat-roms.patch
     """
+    from .core import fields
     from .core.devices import BUILTIN
     from .input import read_sources
     from .qemu import (
@@ -236,10 +238,11 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: 
         read_qemu_source,
     )
     from .qemu import control_patch as make_control
-    from .qemu import machine_compat as check_machine_compat
 
     if machine_compat is not None:
-        check_machine_compat(machine_compat)
+        fields.machine_compat(machine_compat)
+    if install_dir is not None:
+        fields.install_dir(install_dir)
     if fmt == "patch" and (machine_compat is None or qemu_source is None):
         raise UsageError("--format patch needs --machine-compat X_Y and --qemu-source DIR")
     if fmt != "patch" and (qemu_source is not None or control_patch is not None):

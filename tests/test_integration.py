@@ -178,9 +178,17 @@ def test_zstd_repacked_package_generates_the_same_output(bookworm_deb: Path, tmp
 def test_wheel_install_generates_from_an_unrelated_directory(bookworm_deb: Path, tmp_path: Path) -> None:
     """Every subpackage, templates/ and debian-skel/ ship in the wheel: a pip-installed copy
     works anywhere, for every command."""
+    # build from a copy: no build/ left in the checkout, and bytecode caches planted where a
+    # test run (one that writes bytecode) leaves them, which must not reach the wheel
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", "demo"))
+    for data in ("templates", "debian-skel", "ipxe_compat"):
+        (source / data / "__pycache__").mkdir()
+        (source / data / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"")
     wheels = tmp_path / "wheels"
-    built = sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w",
-               wheels, REPO, cwd=tmp_path)
+    built = sh(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", wheels, source,
+               cwd=tmp_path)
     # a quiet build: no setuptools warning (e.g. a data directory "would be ignored"); pip's
     # own notes about this machine's extra package indexes are not the project's
     warnings = [line for line in (built.stdout + built.stderr).splitlines()
@@ -189,6 +197,7 @@ def test_wheel_install_generates_from_an_unrelated_directory(bookworm_deb: Path,
     (wheel,) = wheels.glob("ipxe_compat-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         shipped = set(archive.namelist())
+    assert [name for name in shipped if "__pycache__" in name or name.endswith(".pyc")] == []
     for top, package in (("templates", "templates"), ("debian-skel", "debian_skel"),
                          ("ipxe_compat", "")):
         for path in (REPO / top).rglob("*"):

@@ -19,7 +19,7 @@ from ..core.sizes import bucket, human, parse_size, size_label
 from ..errors import SourceError, UsageError
 from ..input import RomFile, RomSet
 
-__all__ = ["compare_roms", "guard_roms"]
+__all__ = ["Expectation", "compare_roms", "guard_roms", "parse_expectation"]
 
 
 class Verdict(str, Enum):
@@ -63,10 +63,10 @@ def compare_roms(old: RomSet, new: RomSet, globs: Sequence[str] = (),
     return Outcome(compare_json(rows, _label(old), _label(new)), compare_table(rows), problems)
 
 
-def guard_roms(romset: RomSet, expectations: Sequence[str], at_most: bool = False,
+def guard_roms(romset: RomSet, expectations: Sequence[Expectation], at_most: bool = False,
                romsize: int | None = None) -> Outcome:
     """``check --expect GLOB=SIZE SOURCE``: a ROM outside its expected bucket is a problem."""
-    rows = guard(romset, [parse_expectation(text) for text in expectations], at_most, romsize)
+    rows = guard(romset, expectations, at_most, romsize)
     problems = tuple(f"{row.rom.location}: in the {size_label(row.bucket)} bucket, expected "
                      f"{'at most ' if at_most else ''}{size_label(row.expected)}"
                      for row in rows if not row.ok)

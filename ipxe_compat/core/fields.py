@@ -8,9 +8,7 @@ a field or break the file. The command line and a recipe use the very same funct
 
 from __future__ import annotations
 
-import email.utils
 import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
@@ -19,7 +17,7 @@ if TYPE_CHECKING:
     from debian.debian_support import Version
 
 __all__ = [
-    "MODES", "any_version", "distribution", "glob", "install_dir", "maintainer", "mode",
+    "MODES", "any_version", "distribution", "glob", "install_dir", "machine_compat", "maintainer", "mode",
     "package_name", "pad_byte", "parse_date", "prefix", "rfc2822", "text_line", "urgency",
     "version",
 ]
@@ -94,6 +92,13 @@ def install_dir(value: str) -> str:
     return value
 
 
+def machine_compat(value: str) -> str:
+    """``7_2``: the X_Y of QEMU's hw_compat_X_Y arrays."""
+    if not re.fullmatch(r"[0-9]+_[0-9]+", value):
+        raise UsageError(f"--machine-compat {value!r} is not of the form 7_2")
+    return value
+
+
 def mode(value: str) -> bool:
     """``pad`` -> True, ``copy`` -> False: whether the compat ROMs are padded."""
     if value not in MODES:
@@ -128,6 +133,8 @@ def text_line(value: str, what: str) -> str:
 
 def parse_date(value: str) -> int:
     """``@EPOCH`` or an RFC 2822 date -> seconds since the epoch."""
+    import email.utils  # only when a date is parsed: it costs more than the rest of core
+
     if value.startswith("@") and value[1:].isdigit():
         return int(value[1:])
     try:
@@ -144,4 +151,7 @@ def parse_date(value: str) -> int:
 
 def rfc2822(epoch: int) -> str:
     """The changelog date, always in UTC so the time zone of the machine never shows."""
+    import email.utils
+    from datetime import UTC, datetime
+
     return email.utils.format_datetime(datetime.fromtimestamp(epoch, tz=UTC))

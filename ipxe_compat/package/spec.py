@@ -121,7 +121,7 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
     pad, pad_byte = fields.mode(request.mode), fields.pad_byte(request.pad_byte)
     install_dir = fields.install_dir(request.install_dir)
     source, package = package_names(label, request.source_name, request.package_name)
-    wanted_version = None if request.version is None else str(fields.version(request.version))
+    wanted = None if request.version is None else fields.version(request.version)
     maintainer = fields.maintainer(request.maintainer)
     distribution = fields.distribution(request.distribution)
     urgency = fields.urgency(request.urgency)
@@ -139,7 +139,7 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
                      pad_byte=pad_byte if pad else None)
     origins = used_origins(roms)
     built = [built_from(origin, origin_source, origin_version) for origin in origins]
-    version = fields.version(wanted_version or default_version(built))
+    version = wanted if wanted is not None else fields.version(default_version(built))
     if last is not None and version <= last:
         raise UsageError(f"version {version} is not greater than the last entry's {last}",
                          path=request.changelog_from.path if request.changelog_from else None)
@@ -147,7 +147,7 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
     how = f"padded to {label} with {pad_byte:#04x}" if pad else "copied unchanged"
     default_change = (f"Keep {len(roms)} ROMs of {', '.join(labels)} ({', '.join(globs)}), "
                       f"{how}, as {install_dir}/{prefix}*.rom for QEMU live migration from "
-                      "hosts that still run them.")
+                      "hosts that still run them.")  # the changelog line when none is given
     return PackageSpec(
         roms=roms, size=size, globs=globs, prefix=prefix, pad=pad, pad_byte=pad_byte,
         install_dir=install_dir,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from .config import FORMATS, PatchRequest, compat_package, control_patch, mappings, qemu_config
 from .discover import QemuFacts, probe_qemu
 from .migration import verify_migration
-from .patch import machine_compat, read_qemu_source
+from .patch import read_qemu_source
 from .qmp import DEFAULT_QEMU, find_qemu
 
 __all__ = ["DEFAULT_QEMU", "FORMATS", "PatchRequest", "QemuFacts", "compat_package",
-           "control_patch", "find_qemu", "machine_compat", "mappings", "probe_qemu", "qemu_config",
+           "control_patch", "find_qemu", "mappings", "probe_qemu", "qemu_config",
            "read_qemu_source", "verify_migration"]

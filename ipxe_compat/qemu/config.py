@@ -22,7 +22,6 @@ from ..core.names import original_of
 from ..errors import UsageError
 from ..input import RomSet
 from .patch import PatchHeader, QemuSource, RomfileEntry, control_patch, quilt_patch
-from .patch import machine_compat as check_machine_compat
 
 __all__ = ["FORMATS", "RomMapping", "mappings", "qemu_config", "render"]
 
@@ -55,7 +54,7 @@ def qemu_config(romset: RomSet, fmt: str = "args", machine_compat: str | None = 
                 patch: PatchRequest | None = None) -> str:
     """``qemu-config``: the compat ROMs of ``romset`` as QEMU or libvirt configuration."""
     if machine_compat is not None:
-        check_machine_compat(machine_compat)
+        fields.machine_compat(machine_compat)
     if install_dir is not None:
         fields.install_dir(install_dir)
     maps = mappings(romset, table, install_dir)

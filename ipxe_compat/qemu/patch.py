@@ -25,11 +25,10 @@ from pathlib import Path
 from ..errors import SourceError, UsageError
 
 __all__ = ["COMPAT_FILES", "PatchHeader", "QemuSource", "RomfileEntry", "control_patch",
-           "machine_compat", "patched_source", "quilt_patch", "read_qemu_source"]
+           "patched_source", "quilt_patch", "read_qemu_source"]
 
 #: Where QEMU keeps the hw_compat arrays, newest layout last.
 COMPAT_FILES = ("hw/core/machine.c", "hw/core/machine-compat.c")
-_MACHINE_COMPAT = re.compile(r"[0-9]+_[0-9]+")
 BUG = "https://bugs.debian.org/881263"
 QEMU_PACKAGE = "qemu-system-x86"
 
@@ -63,13 +62,6 @@ class QemuSource:
     path: str  # relative: hw/core/machine.c
     text: str
     control: str | None  # debian/control, when the tree is a Debian source package
-
-
-def machine_compat(text: str) -> str:
-    """``7_2`` as written after hw_compat_; only ASCII digits (``٧_٢`` and ``_7`` are refused)."""
-    if not text.isascii() or not _MACHINE_COMPAT.fullmatch(text):
-        raise UsageError(f"--machine-compat {text!r} is not of the form 7_2")
-    return text
 
 
 def read_qemu_source(directory: str) -> QemuSource:
