@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from ipxe_compat.core import fields
 from ipxe_compat.core.devices import BUILTIN, NicTable, devices_driven_by
 from ipxe_compat.core.families import Family, families
 from ipxe_compat.errors import SourceError, UsageError
