@@ -256,14 +256,14 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: 
 
     if machine_compat is not None:
         fields.machine_compat(machine_compat)
+    if install_dir is not None:
+        fields.install_dir(install_dir)
     if fmt == "patch" and (machine_compat is None or qemu_source is None):
         raise UsageError("--format patch needs --machine-compat X_Y and --qemu-source DIR")
     if fmt != "patch" and (qemu_source is not None or control_patch is not None):
         raise UsageError("--qemu-source and --control-patch go with --format patch")
     if control_patch is not None and control_patch.exists():
         raise UsageError("--control-patch file exists; not overwriting it", path=str(control_patch))
-    if install_dir is not None:
-        fields.install_dir(install_dir)
     table = BUILTIN
     if qemu_command:
         try:

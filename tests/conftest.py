@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -13,6 +12,7 @@ import pytest
 
 from tests import archive, toolpkg
 from tests.roots import RootSpec, ensure_tarball
+from tests.tools import run
 
 IN_CI = os.environ.get("CI") == "true"
 #: Fixtures that download from Debian's archive: a test using one must be marked integration.
@@ -91,13 +91,13 @@ def compat_deb(bookworm_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """
     require_tool("dpkg-buildpackage", "dh", "fakeroot")
     out = tmp_path_factory.mktemp("compat-deb")
-    env = {**os.environ, "DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
+    env = {"DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
            "SOURCE_DATE_EPOCH": "1700000000"}
-    subprocess.run([sys.executable, "-m", "ipxe_compat", "generate", str(bookworm_deb),
-                    "-o", str(out)], check=True, capture_output=True, env=env)
+    # built here, on Debian 12: a package for bookworm (unstable's wants sid's debhelper 14)
+    run([sys.executable, "-m", "ipxe_compat", "generate", bookworm_deb, "-o", out,
+         "--distribution", "bookworm"], env=env)
     (tree,) = out.glob("ipxe-qemu-256k-compat-*/")
-    subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=tree, check=True,
-                   capture_output=True, env=env)
+    run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=tree, env=env)
     (deb,) = out.glob("ipxe-qemu-256k-compat-efi-roms_*_all.deb")
     return deb
 

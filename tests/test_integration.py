@@ -237,7 +237,7 @@ def test_wheel_install_generates_from_an_unrelated_directory(bookworm_deb: Path,
     checked = sh(installed, "check", bookworm_deb, tree, "--roms", "efi-*", "--json", cwd=elsewhere)
     assert {row["verdict"] for row in json.loads(checked.stdout)["roms"]} == {"ok"}
     config = sh(installed, "qemu-config", tree, cwd=elsewhere)
-    assert "-global virtio-net-pci.romfile=256k-efi-virtio.rom\n" in config.stdout
+    assert "-global virtio-net-pci-base.romfile=256k-efi-virtio.rom\n" in config.stdout
 
 
 def test_check_old_package_against_the_built_compat_package(built: Path, bookworm_deb: Path) -> None:

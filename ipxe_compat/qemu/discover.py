@@ -78,6 +78,8 @@ def probe_qemu(command: Sequence[str], timeout: float = 30.0) -> QemuFacts:
                 try:
                     qemu.command("device_add", driver=model, id=f"nic{index}")
                 except QmpError:
+                    if qemu.exited() is not None:
+                        raise  # QEMU died: no model after this one could be asked
                     continue  # cannot exist on this host (pvrdma): no guest can have it either
                 defaults[model] = qemu.command("qom-get", path=f"/machine/peripheral/nic{index}",
                                                property="romfile")

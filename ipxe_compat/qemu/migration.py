@@ -41,6 +41,8 @@ __all__ = ["Ends", "MigrationCase", "parse_globals", "plan_cases", "plan_install
            "size_mismatch", "verify_migration"]
 
 POLL = 0.02
+#: Asking each QEMU what it is (~1 s) is not a migration: --timeout does not shorten it.
+PROBE_TIMEOUT = 60.0
 #: QEMU's refusal of a ROM block of another size. The block name is ``<pci addr>/<name>.rom``
 #: cut at 31 characters (``0000:00:02.0/virtio-net-pci-non-transitional`` loses its ``.rom``,
 #: ne2k_pci's is ``ne2000.rom``): match it, never build it.
@@ -88,9 +90,9 @@ def verify_migration(source: RomSet | None, target: RomSet | None, from_qemu: st
     if (source is None) != (target is None):
         raise UsageError("give both FROM and TO, or neither (each end's installed ROMs)")
     to_globals = parse_globals(to_config) if to_config is not None else ()
-    source_facts = probe_qemu(find_qemu(from_qemu), timeout)
+    source_facts = probe_qemu(find_qemu(from_qemu), PROBE_TIMEOUT)
     target_facts = (source_facts if to_qemu == from_qemu
-                    else probe_qemu(find_qemu(to_qemu), timeout))
+                    else probe_qemu(find_qemu(to_qemu), PROBE_TIMEOUT))
     chosen = source_facts.machine(machine or source_facts.default_machine)
     target_facts.machine(chosen)
     ends = Ends(source_facts, target_facts, chosen, to_globals)
