@@ -692,7 +692,7 @@ def test_two_gib_other_member_stops_at_the_unpack_limit(big_debs: dict[str, Path
 def test_hard_linked_rom_built_by_dpkg_deb_is_read(tmp_path: Path) -> None:
     """dpkg-deb --build stores a second name of one file as a tar hard link; dpkg-deb -x installs
     both names, and ipxe-compat reads both."""
-    from tests.conftest import _cannot, require_tool
+    from tests.conftest import require_tool
     require_tool("dpkg-deb")
     root = tmp_path / "root"
     (root / "DEBIAN").mkdir(parents=True)
@@ -703,12 +703,11 @@ def test_hard_linked_rom_built_by_dpkg_deb_is_read(tmp_path: Path) -> None:
     qemu.mkdir(parents=True)
     (qemu / "efi-virtio.rom").write_bytes(ROM)
     os.link(qemu / "efi-virtio.rom", qemu / "efi-e1000.rom")
-    if (qemu / "efi-virtio.rom").stat().st_ino != (qemu / "efi-e1000.rom").stat().st_ino:
-        _cannot("this filesystem shows a hard link as two files (disorderfs under reprotest)")
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root),
                     str(tmp_path / "h.deb")], check=True, capture_output=True)
     listing = subprocess.run(["dpkg-deb", "-c", str(tmp_path / "h.deb")], check=True,
-                             capture_output=True, text=True).stdout
+                             capture_output=True, text=True,
+                             env={**os.environ, "LC_ALL": "C"}).stdout  # " link to " is English
     assert " link to " in listing  # the package really holds a hard link
     result = subprocess.run([sys.executable, "-m", "ipxe_compat", "inspect", "--json",
                              str(tmp_path / "h.deb")], capture_output=True, text=True, check=False)
