@@ -1,7 +1,7 @@
 """One list of external programs: the hint a user reads and the package's Recommends.
 
 Each place that runs a program is run here with an empty PATH: its error names the Debian package
-from ipxe_compat.tools, the very list debian/rules turns into Recommends.
+from ipxe_compat.core.tools, the very list debian/rules turns into Recommends.
 """
 
 from __future__ import annotations
