@@ -703,7 +703,8 @@ def test_hard_linked_rom_built_by_dpkg_deb_is_read(tmp_path: Path) -> None:
     qemu.mkdir(parents=True)
     (qemu / "efi-virtio.rom").write_bytes(ROM)
     os.link(qemu / "efi-virtio.rom", qemu / "efi-e1000.rom")
-    if (qemu / "efi-virtio.rom").stat().st_ino != (qemu / "efi-e1000.rom").stat().st_ino:
+    first, second = (qemu / "efi-virtio.rom").stat(), (qemu / "efi-e1000.rom").stat()
+    if first.st_ino != second.st_ino or min(first.st_nlink, second.st_nlink) < 2:  # as tar sees it
         _cannot("this filesystem shows a hard link as two files (disorderfs under reprotest)")
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root),
                     str(tmp_path / "h.deb")], check=True, capture_output=True)
