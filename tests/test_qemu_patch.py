@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from debian.deb822 import Deb822
 
-from tests.conftest import IN_CI, require_tool
+from tests.conftest import _cannot, require_tool
 from tests.qemu_build import TOOLS, fetch_source, patched_qemu
 from tests.qemu_run import Qemu, QmpFailure
 from tests.tools import run
@@ -60,9 +60,7 @@ def patched() -> Path:
     try:
         return patched_qemu(PATCH)
     except RuntimeError as error:
-        if IN_CI:
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+        _cannot(str(error))
 
 
 @pytest.fixture(scope="module")

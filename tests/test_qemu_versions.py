@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from ipxe_compat.core.devices import BUILTIN
-from tests.conftest import IN_CI, require_tool
+from tests.conftest import _cannot, require_tool
 from tests.nics import Nic, pci_nic_models, probe
 from tests.qemu_run import Qemu, migrate_paused, version
 from tests.roots import Root, RootSpec, ensure_root
@@ -52,9 +52,7 @@ def _root(spec: RootSpec) -> Root:
     try:
         return ensure_root(spec)
     except RuntimeError as error:
-        if IN_CI:
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+        _cannot(str(error))
 
 
 @pytest.fixture(scope="module")
