@@ -10,7 +10,10 @@ import setuptools
 
 LICENSE = "GPL-2.0-or-later"
 
-if int(setuptools.__version__.split(".")[0]) >= 77:
+#: The first setuptools that takes License-Expression (PEP 639).
+PEP639_SETUPTOOLS = 77
+
+if int(setuptools.__version__.split(".")[0]) >= PEP639_SETUPTOOLS:
     setuptools.setup(license_expression=LICENSE)
 else:
     setuptools.setup(license=LICENSE)

@@ -48,7 +48,8 @@ for rom in "$work"/x/usr/lib/ipxe/qemu/efi-*.rom; do
     pad=$((262144 - $(stat -c %s "$rom")))
     head -c "$pad" /dev/zero | tr '\0' '\377' >> "$out"
 done
-tar -C "$work" --sort=name --owner=0 --group=0 --numeric-owner -c top | xz -6 -T1 > "$work/orig.tar.xz"
+tar -C "$work" --sort=name --owner=0 --group=0 --numeric-owner -c top |
+    xz -6 -T1 > "$work/orig.tar.xz"
 """
 
 
@@ -71,7 +72,7 @@ def run(argv: list[str], cwd: Path) -> tuple[float, int]:
 def compare(pairs: dict[str, tuple[list[str], Path]], rounds: int) -> dict[str, tuple[float, int]]:
     """Median seconds and max peak RSS of each command, run alternately ``rounds`` times."""
     times: dict[str, list[float]] = {name: [] for name in pairs}
-    peaks: dict[str, int] = {name: 0 for name in pairs}
+    peaks: dict[str, int] = dict.fromkeys(pairs, 0)
     for _ in range(rounds):
         for name, (argv, cwd) in pairs.items():
             for leftover in cwd.glob("out*"):
@@ -136,20 +137,30 @@ def main() -> None:
                              if r.name == "efi-virtio.rom"))
         results = {}
         results.update(compare({
-            "generate (bookworm .deb)": (ipxe_compat + ["generate", str(bookworm), "-o", "out"],
+            "generate (bookworm .deb)": ([*ipxe_compat, "generate", str(bookworm), "-o", "out"],
                                          dirs["gen"]),
             "shell floor (dpkg-deb|tar, pad, tar|xz -6)": (["sh", str(floor_script), "out",
                                                             str(bookworm)], dirs["floor"]),
         }, rounds))
+        results.update(
+            compare(
+                {
+                    "ipxe-compat --help": ([*ipxe_compat, "--help"], dirs["b"]),
+                    "minimal click --help": (
+                        [PY, str(REPO / "bench/minimal_click.py"), "--help"],
+                        dirs["b"],
+                    ),
+                    "ipxe-compat inspect one ROM": ([*ipxe_compat, "inspect", str(rom)], dirs["c"]),
+                    "minimal click inspect one ROM": (
+                        [PY, str(REPO / "bench/minimal_click.py"), "inspect", str(rom)],
+                        dirs["c"],
+                    ),
+                },
+                rounds * 2,
+            )
+        )
         results.update(compare({
-            "ipxe-compat --help": (ipxe_compat + ["--help"], dirs["b"]),
-            "minimal click --help": ([PY, str(REPO / "bench/minimal_click.py"), "--help"], dirs["b"]),
-            "ipxe-compat inspect one ROM": (ipxe_compat + ["inspect", str(rom)], dirs["c"]),
-            "minimal click inspect one ROM": ([PY, str(REPO / "bench/minimal_click.py"), "inspect",
-                                               str(rom)], dirs["c"]),
-        }, rounds * 2))
-        results.update(compare({
-            "check bookworm.deb sid.deb": (ipxe_compat + ["check", str(bookworm), str(sid)],
+            "check bookworm.deb sid.deb": ([*ipxe_compat, "check", str(bookworm), str(sid)],
                                            dirs["d"]),
         }, rounds))
         big_mib = 8 if args.smoke else 200
@@ -157,7 +168,7 @@ def main() -> None:
         big_package(big, big_mib, 64)
         results.update(compare({
             f"generate 64 ROMs + {big_mib} MiB other files": (
-                ipxe_compat + ["generate", str(big), "-o", "out", "--size", "64k"], dirs["e"]),
+                [*ipxe_compat, "generate", str(big), "-o", "out", "--size", "64k"], dirs["e"]),
         }, 1 if args.smoke else 3))
 
     def ratio(a: str, b: str) -> str:
@@ -168,11 +179,27 @@ def main() -> None:
     for name, (seconds, peak) in results.items():
         print(f"{name:<{width}}  {seconds:>8.3f}  {peak / 1024:>6.1f} MiB")
     print()
-    print(f"generate / shell floor:           {ratio('generate (bookworm .deb)', 'shell floor (dpkg-deb|tar, pad, tar|xz -6)')}  (target <= 1.2x)")
-    print(f"--help / minimal click --help:    {ratio('ipxe-compat --help', 'minimal click --help')}  (target <= 1.3x)")
-    print(f"inspect / minimal click inspect:  {ratio('ipxe-compat inspect one ROM', 'minimal click inspect one ROM')}")
-    print(f"check of two real .debs:          {results['check bookworm.deb sid.deb'][0]:.3f} s  (target < 0.25 s)")
-    print(f"({rounds} alternating rounds, medians; {os.cpu_count()} CPUs; python {sys.version.split()[0]})")
+    print(
+        "generate / shell floor:           "
+        f"{ratio('generate (bookworm .deb)', 'shell floor (dpkg-deb|tar, pad, tar|xz -6)')}"
+        "  (target <= 1.2x)"
+    )
+    print(
+        "--help / minimal click --help:    "
+        f"{ratio('ipxe-compat --help', 'minimal click --help')}  (target <= 1.3x)"
+    )
+    print(
+        "inspect / minimal click inspect:  "
+        f"{ratio('ipxe-compat inspect one ROM', 'minimal click inspect one ROM')}"
+    )
+    print(
+        "check of two real .debs:          "
+        f"{results['check bookworm.deb sid.deb'][0]:.3f} s  (target < 0.25 s)"
+    )
+    print(
+        f"({rounds} alternating rounds, medians; {os.cpu_count()} CPUs; "
+        f"python {sys.version.split()[0]})"
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 """Peak RSS and wall time of ipxe-compat on every hostile input of tests/test_hostile.py.
 
     .venv/bin/python bench/hostile.py           # every case, then the worst three by time and RSS
-    .venv/bin/python bench/hostile.py --big     # also the two 2 GiB-member packages (~40 s to build)
+    .venv/bin/python bench/hostile.py --big  # also the two 2 GiB-member packages (~40 s to build)
 
 Each case's input is built as the test builds it, in a private directory; ipxe-compat runs in a
 fresh child whose peak RSS comes from wait4(). Budget (issue 14): under 300 MB and 2 s each. No

@@ -1,8 +1,8 @@
 """The one exception family of ipxe-compat, by kind, and SIGTERM as an exception.
 
 Every error the library raises on purpose is an :class:`IpxeCompatError`. Each kind carries the
-exit status the command-line contract gives it (``../shared/docs/cli.md``: 1 = the command ran and
-found a problem, 2 = bad usage or unusable input) and the file (and, for a ROM, the byte offset) it
+exit status the command-line contract gives it (docs/cli.md: 1 = the command ran and found a
+problem, 2 = bad usage or unusable input) and the file (and, for a ROM, the byte offset) it
 is about, so the CLI prints one line and exits in one place. Any other exception is a bug: the CLI
 exits 3 (an internal error) for it.
 """
@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from types import FrameType
 
 __all__ = [
+    "CorruptError",
+    "DebFormatError",
     "IpxeCompatError",
     "OutputError",
     "OutputExistsError",
@@ -55,8 +57,19 @@ class SourceError(IpxeCompatError):
     ambiguously paired ROMs), a recipe, an origin copyright or a changelog file (exit 2)."""
 
 
+class DebFormatError(SourceError):
+    """A .deb is not one dpkg reads, or reads in a way another reader would not (exit 2). Raised
+    without a path by the format layers (input/ar.py, compress.py, tar.py); the package reader
+    names the file."""
+
+
+class CorruptError(DebFormatError):
+    """The bytes of a .deb are damaged or cut short: a checksum fails, a stream ends early."""
+
+
 class OutputError(IpxeCompatError):
-    """The output directory cannot be used: not a directory, not creatable, not writable (exit 2)."""
+    """The output directory cannot be used: not a directory, not creatable, not writable
+    (exit 2)."""
 
 
 class OutputExistsError(OutputError):

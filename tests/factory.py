@@ -24,8 +24,15 @@ def _pcir(vendor: int, device: int, units: int, code_type: int, last: bool) -> b
                        0x80 if last else 0)
 
 
-def legacy_image(length: int = 1024, *, vendor: int = 0x1AF4, device: int = 0x1000,
-                 last: bool = False, init_units: int | None = None, good_checksum: bool = True) -> bytes:
+def legacy_image(
+    length: int = 1024,
+    *,
+    vendor: int = 0x1AF4,
+    device: int = 0x1000,
+    last: bool = False,
+    init_units: int | None = None,
+    good_checksum: bool = True,
+) -> bytes:
     """A legacy x86 image of ``length`` bytes whose init area sums to 0 mod 256."""
     units = length // 512
     image = bytearray(length)

@@ -10,6 +10,7 @@ libvirt-daemon-system (systemd units, a default NAT network, dnsmasq) is needed:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -136,9 +137,7 @@ class PrivateLibvirt:
                 self._daemon.wait()
         # A session QEMU outlives its daemon: reap any the daemon could not destroy.
         for pidfile in (self.top / "run" / "libvirt" / "qemu").rglob("*.pid"):
-            try:
+            with contextlib.suppress(ValueError, ProcessLookupError):
                 os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
-            except (ValueError, ProcessLookupError):
-                pass
         self._daemon = None
 

@@ -4,7 +4,7 @@ The source comes from Debian's archive through a private apt configuration with 
 line (the machine's own apt sources are never touched). ``dpkg-source -x`` applies the package's
 own series; the extra patch is appended to ``debian/patches/series`` and applied with
 ``quilt push -a``, exactly as a maintainer would add it. The build follows the recipe measured in
-../shared/docs/background.md: the ``+ds`` source ships no python wheels, so meson >= 1.5 comes from
+docs/background.md: the ``+ds`` source ships no python wheels, so meson >= 1.5 comes from
 PyPI in a venv given to configure with ``--python``; fdt and slirp are Debian's. Only the
 ``qemu-system-x86_64`` target is built (not the test programs), and only that binary is kept,
 under a directory keyed by (source version, patch sha256, recipe): a warm run costs nothing.

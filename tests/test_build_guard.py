@@ -6,7 +6,7 @@ debian/rules runs ``ipxe-compat check --expect 'efi-*.rom=256k' ...`` on the ROM
 test fills both with Debian bookworm's ipxe-qemu ROMs and builds it in sbuild (unshare mode, a
 clean bookworm buildd chroot) with this session's ipxe-compat .deb as an extra package, the only
 way ipxe-compat reaches the chroot, as it would from the archive: the guard passes the real ROMs
-and fails the build when efi-virtio.rom grows to 300544 bytes, as in the seed (bug #881263).
+and fails the build when efi-virtio.rom grows to 300544 bytes, as in Debian bug #881263.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DATA = Path(__file__).resolve().parent / "data" / "ipxe-like"
 DSC = "ipxe-like_1.0.dsc"
 DEB = "ipxe-like-qemu_1.0_all.deb"
-GROWN = 300544  # the seed's efi-virtio.rom: 249344 -> 300544 bytes crosses 256 KiB
+GROWN = 300544  # bug #881263's efi-virtio.rom: 249344 -> 300544 bytes crosses 256 KiB
 
 
 def ipxe_like_source(parent: Path, bookworm_deb: Path, grow: str | None = None) -> Path:
     """The .dsc of tests/data/ipxe-like with bookworm's ROMs as both its ROMs and the previous
-    release's; ``grow`` names a ROM padded to the seed's 300544 bytes in the new set only."""
+    release's; ``grow`` names a ROM padded to bug #881263's 300544 bytes in the new set only."""
     tree = parent / "ipxe-like"
     shutil.copytree(DATA, tree)
     _, roms = read_source(str(bookworm_deb))

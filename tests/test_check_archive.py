@@ -1,4 +1,4 @@
-"""check on Debian's real ipxe-qemu packages: bookworm, trixie and sid, and the seed's growth."""
+"""check on Debian's real ipxe-qemu packages: bookworm, trixie and sid, and bug #881263's growth."""
 
 from __future__ import annotations
 
@@ -19,11 +19,15 @@ def check(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
                           cwd=cwd, text=True, capture_output=True, check=False)
 
 
-@pytest.mark.parametrize(("old", "new"), [("bookworm_deb", "trixie_deb"), ("bookworm_deb", "sid_deb"),
-                                          ("trixie_deb", "sid_deb")])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("bookworm_deb", "trixie_deb"), ("bookworm_deb", "sid_deb"), ("trixie_deb", "sid_deb")],
+)
 def test_debian_releases_keep_every_rom_in_its_bucket(old: str, new: str, tmp_path: Path,
                                                       request: pytest.FixtureRequest) -> None:
-    result = check(request.getfixturevalue(old), request.getfixturevalue(new), "--json", cwd=tmp_path)
+    result = check(
+        request.getfixturevalue(old), request.getfixturevalue(new), "--json", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert len(data["roms"]) == 16
@@ -33,13 +37,12 @@ def test_debian_releases_keep_every_rom_in_its_bucket(old: str, new: str, tmp_pa
 
 
 def test_seed_growth_of_efi_virtio_breaks_migration(bookworm_deb: Path, tmp_path: Path) -> None:
-    """The seed's case: efi-virtio.rom grows to 300544 bytes, crossing 256 KiB."""
+    """Bug #881263's case: efi-virtio.rom grows to 300544 bytes, crossing 256 KiB."""
     grown = tmp_path / "grown"
     grown.mkdir()
     for name, data in dpkg_roms(bookworm_deb).items():
-        if name == "efi-virtio.rom":
-            data += b"\xff" * (300544 - len(data))
-        (grown / name).write_bytes(data)
+        grow = 300544 - len(data) if name == "efi-virtio.rom" else 0
+        (grown / name).write_bytes(data + b"\xff" * grow)
     result = check(bookworm_deb, grown, cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == ("ipxe-compat: error: efi-virtio.rom: QEMU bucket changes from 256k to "
@@ -55,7 +58,9 @@ def test_seed_growth_of_efi_virtio_breaks_migration(bookworm_deb: Path, tmp_path
 
 
 def test_guard_mode_on_the_sid_package(sid_deb: Path, tmp_path: Path) -> None:
-    result = check("--expect", "efi-*.rom=256k", "--expect", "pxe-*.rom=128k", sid_deb, cwd=tmp_path)
+    result = check(
+        "--expect", "efi-*.rom=256k", "--expect", "pxe-*.rom=128k", sid_deb, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     result = check("--expect", "efi-*.rom=128k", sid_deb, cwd=tmp_path)
     assert result.returncode == 1

@@ -16,10 +16,18 @@ ENV = {"DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
        "SOURCE_DATE_EPOCH": "1700000000"}
 
 
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("DEBFULLNAME", "DEBEMAIL")}
-    return subprocess.run([sys.executable, "-m", "ipxe_compat", *args], cwd=cwd, text=True, check=False,
-                          capture_output=True, env={**base, **(ENV if env is None else env)})
+    return subprocess.run(
+        [sys.executable, "-m", "ipxe_compat", *args],
+        cwd=cwd,
+        text=True,
+        check=False,
+        capture_output=True,
+        env={**base, **(ENV if env is None else env)},
+    )
 
 
 def assert_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
@@ -48,7 +56,7 @@ def test_help_teaches_the_commands(tmp_path: Path) -> None:
     assert result.returncode == 0
     listing = result.stdout.split("Commands:", 1)[1]
     for command in COMMANDS:
-        (line,) = [l for l in listing.splitlines() if l.strip().startswith(command + " ")]
+        (line,) = [row for row in listing.splitlines() if row.strip().startswith(command + " ")]
         assert line.rstrip().endswith(".") and "..." not in line  # whole, not cut off
     assert "apt:NAME[=VERSION]" in result.stdout and "PATH.deb" in result.stdout
     result = run("generate", "--help", cwd=tmp_path)
@@ -188,7 +196,9 @@ def _snapshot(top: Path) -> dict[str, tuple[bytes | None, int, int]]:
     return snap
 
 
-def test_output_is_identical_across_clock_time_zone_umask_and_directory(tmp_path: Path, deb: Path) -> None:
+def test_output_is_identical_across_clock_time_zone_umask_and_directory(
+    tmp_path: Path, deb: Path
+) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b" / "deeper").mkdir(parents=True)
     first = subprocess.run(

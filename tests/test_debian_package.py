@@ -68,7 +68,7 @@ def test_package_holds_the_tool_its_pages_and_relations(tool_build: toolpkg.Buil
     assert f"ipxe-compat:Recommends={control['Recommends']}\n" == substvars()
     expected = {"usr/bin/ipxe-compat", "usr/share/bash-completion/completions/ipxe-compat",
                 "usr/share/doc/ipxe-compat/README.md.gz",
-                "usr/lib/python3/dist-packages/ipxe_compat/cli.py",
+                "usr/lib/python3/dist-packages/ipxe_compat/cli/__init__.py",
                 "usr/lib/python3/dist-packages/ipxe_compat/templates/debian/control.j2",
                 "usr/lib/python3/dist-packages/ipxe_compat/debian_skel/debian/verify-roms",
                 *(f"usr/share/man/man1/{page}.1.gz" for page in PAGES)}
@@ -104,8 +104,11 @@ def test_lintian_bookworm_clean(tool_build: toolpkg.Build) -> None:
     require_tool("lintian")
     result = run([*LINTIAN, f"ipxe-compat_{__version__}_amd64.changes"], cwd=tool_build.parent,
                  check=False)
-    print(f"\nbookworm lintian ({run(['lintian', '--version'], cwd=tool_build.parent).stdout.strip()}):"
-          f"\n{result.stdout}")
+    print(
+        "\nbookworm lintian "
+        f"({run(['lintian', '--version'], cwd=tool_build.parent).stdout.strip()}):"
+        f"\n{result.stdout}"
+    )
     tags = [line for line in result.stdout.splitlines() if line[:2] in ("E:", "W:")]
     assert tags == [] and result.returncode == 0, explain(result)
 
@@ -243,7 +246,10 @@ def test_autopkgtest_in_a_fresh_bookworm_testbed(tool_build: toolpkg.Build,
     unit = (tmp_path / "out/unit-stdout").read_text()
     assert "ipxe_compat from /usr/lib/python3/dist-packages/ipxe_compat/__init__.py" in unit
     assert passed_tests(unit) > 100
-    assert "ok: bash completes the commands" in (tmp_path / "out/manpages-completion-stdout").read_text()
+    assert (
+        "ok: bash completes the commands"
+        in (tmp_path / "out/manpages-completion-stdout").read_text()
+    )
     assert f"ROMs of ipxe-qemu {archive.BOOKWORM_VERSION} carried into" in (
         tmp_path / "out/generate-build-stdout").read_text()
 

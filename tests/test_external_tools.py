@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 import ipxe_compat
+from ipxe_compat.core.compat import DEFAULT_QEMU
 from ipxe_compat.core.tools import TOOLS, install_hint, package, substvars
 from ipxe_compat.errors import IpxeCompatError
 from ipxe_compat.input import apt, read_source
 from ipxe_compat.package.build import build_source_package
-from ipxe_compat.qemu import DEFAULT_QEMU, find_qemu
+from ipxe_compat.qemu import find_qemu
 from tests import factory
 
 SOURCE = Path(ipxe_compat.__file__).parent  # the package under test, installed or not
@@ -27,7 +28,9 @@ def no_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_missing_dpkg_source_names_dpkg_dev(no_path: None, tmp_path: Path) -> None:
-    with pytest.raises(IpxeCompatError, match=r"cannot run dpkg-source \(apt-get install dpkg-dev\)"):
+    with pytest.raises(
+        IpxeCompatError, match=r"cannot run dpkg-source \(apt-get install dpkg-dev\)"
+    ):
         build_source_package(tmp_path, "tree", "x_source.changes", 0)
 
 

@@ -1,7 +1,8 @@
 """End to end on Debian's real bookworm ipxe-qemu, with the real Debian tools.
 
-generate -> dpkg-source -> dpkg-buildpackage (lintian per target: test_targets.py), then install beside ipxe-qemu with
-dpkg --root. Under CI=true a missing tool or package fails these tests instead of skipping them.
+generate -> dpkg-source -> dpkg-buildpackage (lintian per target: test_targets.py), then install
+beside ipxe-qemu with dpkg --root. Under CI=true a missing tool or package fails these tests
+instead of skipping them.
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def test_source_package_files(built: Path) -> None:
                      "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1.debian.tar.xz",
                      "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1_source.changes"):
         assert expected in names
-    changes = (built / "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1_source.changes").read_text()
+    changes = (
+        built / "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1_source.changes"
+    ).read_text()
     assert "Architecture: source\n" in changes
 
 
@@ -142,7 +145,9 @@ def test_coinstallable_with_ipxe_qemu(built: Path, tmp_path: Path, origin: str,
                 "${Package} ${db:Status-Abbrev}\n", cwd=tmp_path).stdout
     assert "ipxe-qemu ii" in status and "ipxe-qemu-256k-compat-efi-roms ii" in status
     assert (root / "usr/share/qemu/256k-efi-virtio.rom").stat().st_size == 262144
-    assert any((root / d / "efi-virtio.rom").exists() for d in ("usr/lib/ipxe/qemu", "usr/share/qemu"))
+    assert any(
+        (root / d / "efi-virtio.rom").exists() for d in ("usr/lib/ipxe/qemu", "usr/share/qemu")
+    )
 
 
 def _repack_zstd(deb: Path, target: Path) -> None:
@@ -153,8 +158,9 @@ def _repack_zstd(deb: Path, target: Path) -> None:
         for name in ar.getnames():
             data = ar.getmember(name).read()
             if name == "data.tar.xz":
-                name, data = "data.tar.zst", factory.compress(lzma.decompress(data), "zst")
-            members.append((name, data))
+                members.append(("data.tar.zst", factory.compress(lzma.decompress(data), "zst")))
+            else:
+                members.append((name, data))
     target.write_bytes(factory.ar_archive(members))
 
 
@@ -163,7 +169,9 @@ def _digests(top: Path) -> dict[str, str]:
             for p in sorted(top.rglob("*")) if p.is_file()}
 
 
-def test_zstd_repacked_package_generates_the_same_output(bookworm_deb: Path, tmp_path: Path) -> None:
+def test_zstd_repacked_package_generates_the_same_output(
+    bookworm_deb: Path, tmp_path: Path
+) -> None:
     require_tool("zstd")
     zst = tmp_path / bookworm_deb.name
     _repack_zstd(bookworm_deb, zst)
@@ -177,19 +185,32 @@ def test_zstd_repacked_package_generates_the_same_output(bookworm_deb: Path, tmp
     assert {k: v for k, v in xz.items() if k not in (recipe, readme)} == {
         k: v for k, v in zstd.items() if k not in (recipe, readme)}
     # README.source names the input .deb by its sha256, and only that differs
-    assert [(a, b) for a, b in zip((tmp_path / "from-xz" / readme).read_text().splitlines(),
-                                   (tmp_path / "from-zst" / readme).read_text().splitlines())
-            if a != b] == [(f"    sha256:     {hashlib.sha256(bookworm_deb.read_bytes()).hexdigest()}",
-                            f"    sha256:     {hashlib.sha256(zst.read_bytes()).hexdigest()}")]
+    assert [
+        (a, b)
+        for a, b in zip(
+            (tmp_path / "from-xz" / readme).read_text().splitlines(),
+            (tmp_path / "from-zst" / readme).read_text().splitlines(),
+            strict=True,
+        )
+        if a != b
+    ] == [
+        (
+            f"    sha256:     {hashlib.sha256(bookworm_deb.read_bytes()).hexdigest()}",
+            f"    sha256:     {hashlib.sha256(zst.read_bytes()).hexdigest()}",
+        )
+    ]
     # the recipe records each input's own sha256, and only that differs
     lines = [(a, b) for a, b in zip((tmp_path / "from-xz" / recipe).read_text().splitlines(),
-                                    (tmp_path / "from-zst" / recipe).read_text().splitlines())
+                                    (tmp_path / "from-zst" / recipe).read_text().splitlines(),
+                                    strict=True)
              if a != b]
     assert lines == [(f"SHA256: {hashlib.sha256(bookworm_deb.read_bytes()).hexdigest()}",
                       f"SHA256: {hashlib.sha256(zst.read_bytes()).hexdigest()}")]
 
 
-def test_wheel_install_generates_from_an_unrelated_directory(bookworm_deb: Path, tmp_path: Path) -> None:
+def test_wheel_install_generates_from_an_unrelated_directory(
+    bookworm_deb: Path, tmp_path: Path
+) -> None:
     """Every subpackage, templates/ and debian-skel/ ship in the wheel: a pip-installed copy
     works anywhere, for every command."""
     # build from a copy: no build/ left in the checkout, and bytecode caches planted where a
@@ -240,7 +261,9 @@ def test_wheel_install_generates_from_an_unrelated_directory(bookworm_deb: Path,
     assert "-global virtio-net-pci-base.romfile=256k-efi-virtio.rom\n" in config.stdout
 
 
-def test_check_old_package_against_the_built_compat_package(built: Path, bookworm_deb: Path) -> None:
+def test_check_old_package_against_the_built_compat_package(
+    built: Path, bookworm_deb: Path
+) -> None:
     """Every carried ROM keeps its bucket: check pairs 256k-efi-x.rom with efi-x.rom."""
     result = sh(sys.executable, "-m", "ipxe_compat", "check", bookworm_deb, built / DEB, "--json",
                 cwd=built)
@@ -261,7 +284,10 @@ def test_autopkgtest_of_the_built_package_passes(built: Path) -> None:
         subprocess.run(["dpkg", "--purge", "ipxe-qemu-256k-compat-efi-roms"], capture_output=True,
                        check=False)
     assert result.returncode == 0, explain(result)
-    assert "ok: virtio-net-pci: migrated from a 249344-byte ROM to 256k-efi-virtio.rom" in result.stdout
+    assert (
+        "ok: virtio-net-pci: migrated from a 249344-byte ROM to 256k-efi-virtio.rom"
+        in result.stdout
+    )
     assert "command1             PASS" in result.stdout
 
 

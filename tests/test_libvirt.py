@@ -99,7 +99,14 @@ def test_qemu_config_libvirt_output_starts_a_domain_with_the_compat_roms(
         libvirt.virsh("start", "--paused", "from-qemu-config")
         roms = re.findall(r"<rom file='([^']+)'/>", snippet)
         for index, rom in enumerate(roms):
-            assert libvirt.qmp("from-qemu-config", "qom-get", path=f"/machine/peripheral/net{index}",
-                               property="romfile") == rom
+            assert (
+                libvirt.qmp(
+                    "from-qemu-config",
+                    "qom-get",
+                    path=f"/machine/peripheral/net{index}",
+                    property="romfile",
+                )
+                == rom
+            )
         assert {Path(rom).name for rom in roms} == {p.name for p in shared} - {
             "256k-efi-eepro100.rom"}  # no model loads efi-eepro100.rom by default

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from ipxe_compat.core.compat import DEFAULT_GLOBS
 from ipxe_compat.core.fields import pad_byte as parse_pad_byte
 from ipxe_compat.errors import RomFormatError, RomTooLargeError, UsageError
 from ipxe_compat.input import RomSet, read_sources
-from ipxe_compat.package.plan import DEFAULT_GLOBS, CompatRom, make_plan
+from ipxe_compat.package.plan import CompatRom, make_plan
 from tests import factory
 from tests.dpkg import dpkg_roms
 
@@ -82,7 +83,7 @@ def test_invalid_rom_is_refused(tmp_path: Path) -> None:
 
 
 def test_glob_matching_nothing_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="'efi-virtoi.rom' matches no ROM"):
+    with pytest.raises(UsageError, match=r"'efi-virtoi\.rom' matches no ROM"):
         plan(romset(tmp_path, {"efi-virtio.rom": factory.efi_rom()}), globs=("efi-virtoi.rom",))
 
 

@@ -50,10 +50,16 @@ def test_args_name_each_family_once() -> None:
 
 def test_a_family_is_the_highest_type_whose_every_model_loads_the_rom() -> None:
     parents: dict[str, str | None] = {
-        "virtio-net-pci": "virtio-net-pci-base", "virtio-net-pci-transitional": "virtio-net-pci-base",
-        "virtio-net-pci-base": "virtio-pci", "virtio-blk-pci": "virtio-blk-pci-base",
-        "virtio-blk-pci-base": "virtio-pci", "virtio-pci": "pci-device", "rtl8139": "pci-device",
-        "pci-device": "device", "device": None}
+        "virtio-net-pci": "virtio-net-pci-base",
+        "virtio-net-pci-transitional": "virtio-net-pci-base",
+        "virtio-net-pci-base": "virtio-pci",
+        "virtio-blk-pci": "virtio-blk-pci-base",
+        "virtio-blk-pci-base": "virtio-pci",
+        "virtio-pci": "pci-device",
+        "rtl8139": "pci-device",
+        "pci-device": "device",
+        "device": None,
+    }
     abstract = frozenset({"virtio-net-pci-base", "virtio-blk-pci-base", "virtio-pci",
                           "pci-device", "device"})
     defaults = {"virtio-net-pci": "efi-virtio.rom", "virtio-net-pci-transitional": "efi-virtio.rom",
@@ -98,7 +104,9 @@ def test_libvirt_uses_the_install_dir_of_the_package() -> None:
 def test_c_entries_name_the_compat_array() -> None:
     text = render(mappings(romset(["256k-efi-virtio.rom"]), BUILTIN, None), "c", "7_2")
     assert text.splitlines()[0].startswith("/* In hw_compat_7_2[]")
-    assert text.splitlines()[-1] == '    { "virtio-net-pci-base", "romfile", "256k-efi-virtio.rom" },'
+    assert (
+        text.splitlines()[-1] == '    { "virtio-net-pci-base", "romfile", "256k-efi-virtio.rom" },'
+    )
 
 
 def test_plain_roms_are_not_compat_roms() -> None:

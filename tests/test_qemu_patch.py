@@ -89,7 +89,9 @@ def _devices(models: list[str]) -> list[str]:
     return [w for i, m in enumerate(models) for w in ("-device", f"{m},id=nic{i}")]
 
 
-def ipxe_compat(*args: str | Path, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def ipxe_compat(
+    *args: str | Path, cwd: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return run([sys.executable, "-m", "ipxe_compat", *map(str, args)], cwd=cwd, env=PATCH_ENV,
                check=check)
 
@@ -114,7 +116,10 @@ def test_generated_patch_applies_with_quilt_on_top_of_the_package_series(
         refused = ipxe_compat("qemu-config", compat_deb, "--format", "patch", "--machine-compat",
                               bad, "--qemu-source", tree, cwd=tmp_path, check=False)
         assert refused.returncode == 2 and refused.stdout == "", refused.stderr
-        assert refused.stderr == f"ipxe-compat: error: --machine-compat {bad!r} is not of the form 7_2\n"
+        assert (
+            refused.stderr
+            == f"ipxe-compat: error: --machine-compat {bad!r} is not of the form 7_2\n"
+        )
 
     (tree / "debian" / "patches" / PATCH.name).write_text(generated)
     with open(tree / "debian" / "patches" / "series", "a") as series:
@@ -193,7 +198,7 @@ def test_an_old_machine_type_needs_the_compat_roms_installed(patched: Path,
     (bare / "kvmvapic.bin").symlink_to("/usr/share/qemu/kvmvapic.bin")
     old = Qemu([str(patched), "-L", str(bare), "-L", "/usr/share/seabios"], tmp_path, "old",
                ["-machine", "pc-i440fx-7.2", "-device", "virtio-net-pci"])
-    with pytest.raises(QmpFailure, match='failed to find romfile "256k-efi-virtio.rom"'), old:
+    with pytest.raises(QmpFailure, match=r'failed to find romfile "256k-efi-virtio\.rom"'), old:
         pass
 
 

@@ -4,7 +4,7 @@ mmdebstrap roots (tests/roots.py).
 What every real QEMU says about its PCI NICs (default romfile, QOM family), which ``-global``
 reaches a whole family, and the migration that the compat package exists for: a guest started
 on bookworm's QEMU 7.2 (its 249344-byte efi-virtio.rom) on a 7.2 machine type, received by
-trixie's QEMU 10.0 whose efi-virtio.rom grew past 256 KiB (300544 bytes, as in the seed) and
+trixie's QEMU 10.0 whose efi-virtio.rom grew past 256 KiB (300544 bytes, as in bug #881263) and
 that has the compat .deb built from bookworm's ipxe-qemu installed. The expected mapping is
 derived here from QEMU itself, independently of ipxe-compat's own tables.
 """
@@ -40,7 +40,9 @@ SIZE_MISMATCH = re.compile(r"^Size mismatch: 0000:00:0\w\.0/[\w.-]+: 0x40000 != 
 VIRTIO = {"virtio-net-pci", "virtio-net-pci-transitional", "virtio-net-pci-non-transitional"}
 
 
-def ipxe_compat(*args: str | Path, share: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def ipxe_compat(
+    *args: str | Path, share: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """The command line, with its QEMUs' sockets and ROM copies in ``share`` (TMPDIR), the
     directory a QEMU inside a root sees at the same path."""
     return run([sys.executable, "-m", "ipxe_compat", *map(str, args)], cwd=share,

@@ -81,7 +81,10 @@ def test_modes_and_what_the_configurations_differ_in(tmp_path: Path) -> None:
 
 def test_spec_defaults_come_from_the_origin(tmp_path: Path) -> None:
     made = spec(tmp_path)
-    assert (made.source, made.package) == ("ipxe-qemu-256k-compat", "ipxe-qemu-256k-compat-efi-roms")
+    assert (made.source, made.package) == (
+        "ipxe-qemu-256k-compat",
+        "ipxe-qemu-256k-compat-efi-roms",
+    )
     assert (made.version, made.upstream_version) == ("1.0+git1-1", "1.0+git1")
     assert made.built_using == "ipxe (= 1.0+git1-2)"
     assert [rom.name for rom in made.roms] == ["256k-efi-e1000.rom", "256k-efi-virtio.rom"]
@@ -93,7 +96,9 @@ def test_continued_changelog_keeps_history_and_needs_a_greater_version(tmp_path:
     previous = InputFile("old/changelog", first)
     second = render(tmp_path, version="1.0+git1-2", messages=("Rebuild.",), changelog_from=previous)
     text = second["debian/changelog"].decode()
-    assert text.startswith("ipxe-qemu-256k-compat (1.0+git1-2) unstable; urgency=medium\n\n  * Rebuild.\n")
+    assert text.startswith(
+        "ipxe-qemu-256k-compat (1.0+git1-2) unstable; urgency=medium\n\n  * Rebuild.\n"
+    )
     assert text.endswith(first)
     assert "Changelog-Continued: yes" in second["debian/ipxe-compat.recipe"].decode()
     assert "debian/ipxe-qemu-256k-compat-efi-roms.lintian-overrides" not in second

@@ -146,7 +146,9 @@ def test_recipe_regenerates_the_identical_package(bookworm_deb: Path, source_pac
     assert fixed.returncode == 2 and "drop --size" in fixed.stderr
 
 
-def test_apt_source_is_verified_cached_and_regenerates(source_package: Path, tmp_path: Path) -> None:
+def test_apt_source_is_verified_cached_and_regenerates(
+    source_package: Path, tmp_path: Path
+) -> None:
     """apt:NAME=VERSION downloads into $XDG_CACHE_HOME/ipxe-compat, checked against apt's SHA256."""
     require_tool("apt-get", "apt-cache")
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ipxe_compat.core.rom import CodeType, parse_rom, rom_errors, valid_rom
-from ipxe_compat.errors import RomFormatError
+from ipxe_compat.errors import RomFormatError, SourceError
 from tests.dpkg import dpkg_roms
 from tests.factory import PCIR_AT, efi_image, efi_rom, legacy_image
 
@@ -17,7 +17,12 @@ def test_legacy_then_efi_image_chain() -> None:
     rom = parse_rom(efi_rom(1536, 2048, vendor=0x8086, device=0x100E), "efi-e1000.rom")
     assert rom.size == 3584
     legacy, efi = rom.images
-    assert (legacy.offset, legacy.length, legacy.code_type, legacy.last) == (0, 1536, CodeType.X86, False)
+    assert (legacy.offset, legacy.length, legacy.code_type, legacy.last) == (
+        0,
+        1536,
+        CodeType.X86,
+        False,
+    )
     assert legacy.pci_id == "8086:100e"
     assert legacy.checksum_ok is True
     assert (efi.offset, efi.length, efi.code_type, efi.last) == (1536, 2048, CodeType.EFI, True)
@@ -48,8 +53,14 @@ def test_rom_problems_become_errors_in_one_place() -> None:
         "x.rom: offset 0x0: legacy image checksum does not sum to 0 mod 256"]
     with pytest.raises(RomFormatError, match="checksum"):
         valid_rom(bad, "x.rom")
-    assert rom_errors(b"", "e.rom")[0] is None
     assert valid_rom(GOOD, "good.rom").size == len(GOOD)
+
+
+def test_an_empty_file_is_unusable_input_not_a_broken_rom() -> None:
+    """Exit 2 wherever an empty file is met (a .deb member, a file, a set), never exit 1."""
+    for call in (parse_rom, rom_errors, valid_rom):
+        with pytest.raises(SourceError, match=r"^e\.rom: empty file: not a firmware file"):
+            call(b"", "e.rom")
 
 
 def _patch(data: bytes, offset: int, fmt: str, value: int) -> bytes:
@@ -61,20 +72,39 @@ def _patch(data: bytes, offset: int, fmt: str, value: int) -> bytes:
 
 GOOD = efi_rom()
 MALFORMED = [
-    ("empty", b"", 0, "empty file"),
     ("no-signature", b"\x00" + GOOD[1:], 0, "no option ROM signature"),
     ("random-bytes", bytes(range(256)) * 8, 0, "no option ROM signature"),
     ("truncated-header", GOOD[:20], 0, "truncated image header"),
     ("pcir-outside-file", _patch(GOOD, 0x18, "<H", 0xFFF0), 0x18, "outside the file"),
-    ("pcir-no-signature", GOOD[:PCIR_AT] + b"XXXX" + GOOD[PCIR_AT + 4:], PCIR_AT, "no PCIR signature"),
-    ("zero-image-length", _patch(GOOD, PCIR_AT + 0x10, "<H", 0), PCIR_AT + 0x10, "image length is 0"),
+    (
+        "pcir-no-signature",
+        GOOD[:PCIR_AT] + b"XXXX" + GOOD[PCIR_AT + 4 :],
+        PCIR_AT,
+        "no PCIR signature",
+    ),
+    (
+        "zero-image-length",
+        _patch(GOOD, PCIR_AT + 0x10, "<H", 0),
+        PCIR_AT + 0x10,
+        "image length is 0",
+    ),
     ("image-past-end", GOOD[:1536], 1024, "runs past the end"),
     ("no-last-image", legacy_image() + efi_image(last=False), 1024, "chain does not end"),
     ("legacy-alone-not-last", legacy_image(), 0, "chain does not end"),
     ("efi-bad-signature", legacy_image() + efi_image(signature=0x1234), 1024 + 4, "EFI signature"),
-    ("efi-offset-outside", legacy_image() + efi_image(image_offset=0x900), 1024 + 0x16, "EFI image offset"),
+    (
+        "efi-offset-outside",
+        legacy_image() + efi_image(image_offset=0x900),
+        1024 + 0x16,
+        "EFI image offset",
+    ),
     ("legacy-init-size-zero", legacy_image(init_units=0) + efi_image(), 2, "initialization size"),
-    ("legacy-init-size-too-big", legacy_image(init_units=9) + efi_image(), 2, "initialization size"),
+    (
+        "legacy-init-size-too-big",
+        legacy_image(init_units=9) + efi_image(),
+        2,
+        "initialization size",
+    ),
 ]
 
 

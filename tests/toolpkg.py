@@ -67,6 +67,10 @@ def build(tree: Path, *options: str, env: dict[str, str] | None = None) -> Build
     """``dpkg-buildpackage -us -uc OPTIONS`` in ``tree`` (a copy_tree), results beside it;
     ``env`` is added to :data:`ENV`."""
     start = time.monotonic()
-    result = run(["dpkg-buildpackage", "-us", "-uc", *options], cwd=tree, env={**ENV, **(env or {})},
-                 check=False)
+    result = run(
+        ["dpkg-buildpackage", "-us", "-uc", *options],
+        cwd=tree,
+        env={**ENV, **(env or {})},
+        check=False,
+    )
     return Build(tree, result, time.monotonic() - start)

@@ -1,20 +1,21 @@
 """``check``: find ROM size changes that break live migration, before they reach the archive. Pure.
 
-Only the bucket matters (background.md): QEMU allocates ``romsize`` if the device has one (QEMU >=
-6.0; the file must not be larger), else pow2ceil(file size), and migration refuses a block of another
-size. Ubuntu's check-rom-sizes gets a 262144-byte ROM wrong (it says 512k) and loops on a 0-byte
-one; here an empty ROM is an error and exactly 2**n bytes is the 2**n bucket.
+Only the bucket matters (docs/cli.md): QEMU allocates ``romsize`` if the device has one (QEMU
+>= 6.0; the file must not be larger), else pow2ceil(file size), and migration refuses a block of
+another size. Ubuntu's check-rom-sizes gets a 262144-byte ROM wrong (it says 512k) and loops on a
+0-byte one; here an empty ROM is an error and exactly 2**n bytes is the 2**n bucket.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from ..core.names import pair, select
 from ..core.outcome import Outcome, aligned
+from ..core.rom import not_empty
 from ..core.sizes import bucket, human, parse_size, size_label
 from ..errors import SourceError, UsageError
 from ..input import RomFile, RomSet
@@ -23,7 +24,7 @@ from .report import invalid
 __all__ = ["Expectation", "compare_roms", "guard_roms", "parse_expectation"]
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     OK = "ok"
     BREAKS = "breaks-migration"
     ONLY_OLD = "only-old"
@@ -32,8 +33,7 @@ class Verdict(str, Enum):
 
 def qemu_block(rom: RomFile, romsize: int | None = None) -> int:
     """The RAM block QEMU gives ``rom``: ``romsize`` if pinned, else pow2ceil(size)."""
-    if rom.size == 0:
-        raise SourceError("ROM file is empty; QEMU refuses it", path=rom.location)
+    not_empty(rom.data, rom.location)
     if romsize is None:
         return bucket(rom.size)
     if rom.size > romsize:
@@ -185,13 +185,20 @@ def compare_json(rows: Sequence[Row], old: str, new: str) -> dict[str, Any]:
         "old": old,
         "new": new,
         "roms": [
-            {"name": row.name,
-             "old_size": row.old.size if row.old else None, "old_bucket": row.old_bucket,
-             "new_size": row.new.size if row.new else None, "new_bucket": row.new_bucket,
-             "verdict": row.verdict.value}
+            {
+                "name": row.name,
+                "old_size": row.old.size if row.old else None,
+                "old_bucket": row.old_bucket,
+                "new_size": row.new.size if row.new else None,
+                "new_bucket": row.new_bucket,
+                "verdict": row.verdict.value,
+            }
             for row in rows
         ],
-        "summary": {**summary(rows), "breaks_migration": any(r.verdict == Verdict.BREAKS for r in rows)},
+        "summary": {
+            **summary(rows),
+            "breaks_migration": any(r.verdict == Verdict.BREAKS for r in rows),
+        },
     }
 
 

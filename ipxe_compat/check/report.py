@@ -85,7 +85,9 @@ def to_json(reports: Sequence[RomReport]) -> dict[str, Any]:
             entry["images"] = [_image_dict(image) for image in report.rom.images]
             entry["padding"] = {
                 "length": report.rom.padding_length,
-                "byte": None if report.rom.padding_byte is None else f"{report.rom.padding_byte:#04x}",
+                "byte": None
+                if report.rom.padding_byte is None
+                else f"{report.rom.padding_byte:#04x}",
             }
         roms.append(entry)
     return {"roms": roms}
@@ -105,7 +107,11 @@ def to_text(reports: Sequence[RomReport]) -> str:
                 lines.append("  " + _image_line(index, image))
             padding = report.rom.padding_length
             byte = report.rom.padding_byte
-            fill = "" if not padding else (f" of {byte:#04x}" if byte is not None else " (mixed bytes)")
+            fill = (
+                ""
+                if not padding
+                else (f" of {byte:#04x}" if byte is not None else " (mixed bytes)")
+            )
             lines.append(f"  padding: {padding} bytes{fill}")
         for error in report.errors:
             lines.append(f"  INVALID: {error}")

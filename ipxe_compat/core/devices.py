@@ -39,7 +39,7 @@ DEFAULT_ROMFILE: dict[str, str] = {
     "virtio-net-pci-non-transitional": "efi-virtio.rom",
     "virtio-net-pci-transitional": "efi-virtio.rom",
     "vmxnet3": "efi-vmxnet3.rom",
-    **{model: "pxe-eepro100.rom" for model in EEPRO100_FAMILY},
+    **dict.fromkeys(EEPRO100_FAMILY, "pxe-eepro100.rom"),
 }
 
 #: The abstract QOM parents of the models above (every other model's parent is pci-device, which

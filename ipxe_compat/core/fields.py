@@ -36,6 +36,11 @@ _INSTALL_DIR = re.compile(r"(?:/[A-Za-z0-9._+-]+)+")
 #: C0 and C1 controls and Unicode's line and paragraph separators: str.splitlines() breaks at
 #: \x85 (NEL), U+2028 and U+2029 too, and python-debian's writers split values that way.
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: A number option is read with int() only up to this many characters (int() is quadratic).
+_MAX_NUMBER_TEXT = 12
+#: An RFC 2822 date is about 31 characters; anything much longer is not one.
+_MAX_DATE_TEXT = 100
+_MAX_BYTE = 0xFF
 #: The last second of year 9999: RFC 2822 dates and Python's datetime end there.
 MAX_EPOCH = 253402300799
 _EPOCH = re.compile(r"[0-9]{1,12}")
@@ -115,10 +120,10 @@ def mode(value: str) -> bool:
 def pad_byte(text: str) -> int:
     """``0xff``, ``255`` or ``0o377`` -> 255; anything outside 0..255 is a usage error."""
     try:
-        value = int(text, 0) if len(text) <= 12 else -1  # bounded: int() of it is cheap
+        value = int(text, 0) if len(text) <= _MAX_NUMBER_TEXT else -1
     except ValueError:
         value = -1
-    if not 0 <= value <= 0xFF:
+    if not 0 <= value <= _MAX_BYTE:
         raise UsageError(f"pad byte {excerpt(text)} is not a byte value (0..255, e.g. 0xff)")
     return value
 
@@ -157,7 +162,7 @@ def parse_date(value: str) -> int:
 
     if value.startswith("@"):
         return epoch(value[1:], "date")
-    if len(value) > 100:
+    if len(value) > _MAX_DATE_TEXT:
         raise UsageError(f"date {excerpt(value)} is not an RFC 2822 date")
     try:
         parsed = email.utils.parsedate_to_datetime(value)

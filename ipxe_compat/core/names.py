@@ -1,6 +1,6 @@
 """ROM names: which names are valid, which a ``GLOB`` selects, and which pair across sets. Pure.
 
-A ROM's identity across sets is its file name (cli.md). Every command selects with the same
+A ROM's identity across sets is its file name (docs/cli.md). Every command selects with the same
 :func:`select` (a GLOB matching nothing is a usage error: a typo must not pass silently) and pairs
 with the same :func:`pair`:
 

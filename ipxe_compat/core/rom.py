@@ -17,9 +17,10 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from ..errors import RomFormatError
+from ..errors import RomFormatError, SourceError
 
-__all__ = ["CodeType", "EfiHeader", "Image", "Rom", "parse_rom", "rom_errors", "valid_rom"]
+__all__ = ["CodeType", "EfiHeader", "Image", "Rom", "not_empty", "parse_rom", "rom_errors",
+           "valid_rom"]
 
 IMAGE_ALIGN = 512
 ROM_SIGNATURE = b"\x55\xaa"
@@ -153,10 +154,18 @@ class Rom:
         )
 
 
+def not_empty(data: bytes, where: str) -> bytes:
+    """An empty file is unusable input (exit 2), never a ROM with a problem: QEMU refuses an
+    empty ROM file, and it has no bucket. Every reader and command asks here."""
+    if not data:
+        raise SourceError("empty file: not a firmware file (QEMU refuses an empty ROM file)",
+                          path=where)
+    return data
+
+
 def parse_rom(data: bytes, name: str) -> Rom:
     """Parse the whole image chain of a ROM file; raise RomFormatError with file and offset."""
-    if not data:
-        raise RomFormatError("empty file, not a ROM", path=name, offset=0)
+    not_empty(data, name)
     images: list[Image] = []
     offset = 0
     while True:
@@ -199,7 +208,9 @@ def _parse_image(data: bytes, offset: int, name: str) -> Image:
         return RomFormatError(message, path=name, offset=at)
 
     if offset + _ROM_HEADER_LEN > len(data):
-        raise fail(f"truncated image header: need {_ROM_HEADER_LEN} bytes, file ends at {len(data)}")
+        raise fail(
+            f"truncated image header: need {_ROM_HEADER_LEN} bytes, file ends at {len(data)}"
+        )
     if data[offset : offset + 2] != ROM_SIGNATURE:
         raise fail(f"no option ROM signature 55 aa (found {data[offset:offset + 2].hex(' ')})")
     (pcir_rel,) = _PCIR_OFFSET.unpack_from(data, offset + 0x18)
@@ -221,8 +232,8 @@ def _parse_image(data: bytes, offset: int, name: str) -> Image:
     efi = None
     init_size = checksum_ok = None
     if code_type == CodeType.EFI:
-        init_units, efi_sig, subsystem, machine, compression, image_offset = _EFI_HEADER.unpack_from(
-            data, offset + 2
+        init_units, efi_sig, subsystem, machine, compression, image_offset = (
+            _EFI_HEADER.unpack_from(data, offset + 2)
         )
         if efi_sig != EFI_SIGNATURE:
             raise fail(f"EFI image without EFI signature 0x0ef1 (found {efi_sig:#x})", offset + 4)
@@ -233,7 +244,9 @@ def _parse_image(data: bytes, offset: int, name: str) -> Image:
         (init_units,) = _LEGACY_SIZE.unpack_from(data, offset + 2)
         init_size = init_units * IMAGE_ALIGN
         if init_size == 0 or init_size > length:
-            raise fail(f"legacy initialization size {init_size} is not within the image", offset + 2)
+            raise fail(
+                f"legacy initialization size {init_size} is not within the image", offset + 2
+            )
         checksum_ok = sum(data[offset : offset + init_size]) % 256 == 0
     return Image(
         offset=offset,

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 
 from ..errors import UsageError
+from .fields import excerpt
 
-__all__ = ["MAX_ROM_FILE", "bucket", "human", "parse_size", "size_label"]
+__all__ = ["bucket", "human", "parse_size", "size_label"]
 
-#: No iPXE ROM comes near this: a larger ROM member or file is refused before it is read.
-MAX_ROM_FILE = 16 << 20
-
-_SIZE_RE = re.compile(r"(?P<number>[0-9]{1,12})(?P<unit>[kKmMgG]?)")  # bounded: int() of it is cheap
+_SIZE_RE = re.compile(
+    r"(?P<number>[0-9]{1,12})(?P<unit>[kKmMgG]?)"
+)  # bounded: int() of it is cheap
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
@@ -31,12 +31,14 @@ def parse_size(text: str) -> int:
     """Parse ``256k``, ``256K``, ``262144`` or ``1M``; only powers of two are buckets."""
     match = _SIZE_RE.fullmatch(text.strip())
     if not match:
-        shown = repr(text) if len(text) <= 40 else f"{text[:40]!r}... ({len(text)} characters)"
+        shown = excerpt(text)
         raise UsageError(f"size {shown} is not a number of up to 12 digits with an optional k/M/G "
                          "unit (e.g. 256k)")
     value = int(match["number"]) * _UNITS[match["unit"].lower()]
     if value <= 0 or value & (value - 1):
-        raise UsageError(f"size {text!r} ({value} bytes) is not a power of two, so not a QEMU ROM bucket")
+        raise UsageError(
+            f"size {text!r} ({value} bytes) is not a power of two, so not a QEMU ROM bucket"
+        )
     return value
 
 

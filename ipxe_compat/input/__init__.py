@@ -2,12 +2,13 @@
 
 ``sources`` turns SOURCE arguments into a :class:`RomSet`; ``debpkg`` reads a binary package
 (members streamed, never extracted by path); ``apt`` resolves ``apt:`` to a verified .deb in a
-cache; ``hashing`` is the SHA-256 leaf both use. Everything above reads ROM sets through this face.
+cache; ``files`` reads small files with a bound. Everything above reads ROM sets through this face.
 """
 
 from __future__ import annotations
 
-from .files import read_regular_file
+from .files import read_regular_file, read_text_file
 from .sources import Origin, RomFile, RomSet, read_source, read_sources
 
-__all__ = ["Origin", "RomFile", "RomSet", "read_regular_file", "read_source", "read_sources"]
+__all__ = ["Origin", "RomFile", "RomSet", "read_regular_file", "read_source", "read_sources",
+           "read_text_file"]

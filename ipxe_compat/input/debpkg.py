@@ -1,6 +1,7 @@
 """Read what ipxe-compat needs from a binary ``.deb``: its control fields, ROMs and copyright.
 
-The file is opened once and read once, front to back (:mod:`.debstream`): its sha256 is of the
+The file is opened once and read once, front to back, through its ar (:mod:`.ar`), compression
+(:mod:`.compress`) and tar (:mod:`.tar`) layers: its sha256 is of the
 very bytes parsed. Members are read, never extracted by path; symlinks and hard links are resolved
 against the package's own tree only. Only what can be used is kept in memory: ``*.rom`` files (a
 ROM or the target of a ROM's link) and ``usr/share/doc/*/copyright``, within a total budget and a
@@ -11,10 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import lzma
-import os
 import posixpath
 import re
-import stat
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,26 +21,22 @@ from dataclasses import dataclass
 
 from debian.deb822 import Deb822
 
-from ..core.sizes import MAX_ROM_FILE
-from ..errors import SourceError
-from .debstream import (
+from ..core.compat import MAX_ROM_FILE
+from ..errors import CorruptError, DebFormatError, SourceError
+from .ar import MAX_DEB_FILE, ArMember, HashingReader, ar_members
+from .compress import (
     CONTROL_SUFFIXES,
     DATA_SUFFIXES,
     MAX_CONTROL_UNPACKED,
     MAX_DATA_UNPACKED,
-    MAX_DEB_FILE,
-    ArMember,
-    CorruptError,
-    DebFormatError,
-    HashingReader,
-    TarReader,
     Unpacked,
-    ar_members,
 )
+from .files import open_regular
+from .tar import TarReader
 
 __all__ = ["ROM_DIRS", "DebContents", "DigestMismatch", "Member", "read_deb"]
 
-#: Directories whose ``*.rom`` files QEMU finds (Debian's QEMU firmware path, background.md).
+#: Directories whose ``*.rom`` files QEMU finds (Debian's QEMU firmware path, docs/background.md).
 ROM_DIRS = ("usr/lib/ipxe/qemu", "usr/share/qemu")
 MAX_MEMBER = MAX_ROM_FILE
 #: A control file is a few hundred bytes; a larger one is refused before it is read.
@@ -89,14 +84,7 @@ def read_deb(path: str, expected_sha256: str | None = None) -> DebContents:
     With ``expected_sha256``, bytes that hash otherwise are refused (DigestMismatch), also when
     they do not parse: a wrong download is named as such, not as a malformed package.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as error:
-        raise SourceError(f"cannot read: {error.strerror}", path=path) from error
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SourceError("not a regular file", path=path)
+    with open_regular(path) as (handle, info):
         if info.st_size > MAX_DEB_FILE:
             raise SourceError(f"{info.st_size} bytes is larger than any ipxe package "
                               f"({MAX_DEB_FILE >> 20} MiB at most)", path=path)
@@ -106,7 +94,9 @@ def read_deb(path: str, expected_sha256: str | None = None) -> DebContents:
         except (DebFormatError, *_STREAM_ERRORS) as error:
             if expected_sha256 is not None:
                 _verify(reader.hexdigest(), expected_sha256, path)
-            raise SourceError(f"not a readable Debian binary package: {error}", path=path) from error
+            raise SourceError(
+                f"not a readable Debian binary package: {error}", path=path
+            ) from error
         digest = reader.hexdigest()
     if expected_sha256 is not None:
         _verify(digest, expected_sha256, path)
@@ -119,7 +109,8 @@ def _verify(actual: str, expected: str, path: str) -> None:
         raise DigestMismatch(f"sha256 {actual}, but apt's index says {expected}", path=path)
 
 
-def _parse(reader: HashingReader) -> tuple[Deb822, tuple[Member, ...], str | None]:
+# one branch per member kind, in dpkg's order, reads best as one function
+def _parse(reader: HashingReader) -> tuple[Deb822, tuple[Member, ...], str | None]:  # noqa: PLR0912
     """The members in dpkg's order; anything another reader could read otherwise is refused."""
     control: Deb822 | None = None
     tree: _Tree | None = None
@@ -131,7 +122,9 @@ def _parse(reader: HashingReader) -> tuple[Deb822, tuple[Member, ...], str | Non
                 raise DebFormatError(f"first member is {name!r}, not debian-binary")
             version = member.read(64)
             if member.left or not re.fullmatch(rb"2\.[0-9]+\n", version):
-                raise DebFormatError(f"debian-binary is {version[:16]!r}: dpkg reads format 2.x only")
+                raise DebFormatError(
+                    f"debian-binary is {version[:16]!r}: dpkg reads format 2.x only"
+                )
             binary = True
         elif name.startswith("_"):
             continue  # dpkg skips members named _*
@@ -209,8 +202,10 @@ def _read_control(member: ArMember, suffix: str) -> Deb822:
 
 def _wanted(path: str) -> bool:
     """Regular files worth keeping: ROMs anywhere (links may point at them) and copyrights."""
-    return path.endswith(".rom") or (posixpath.basename(path) == "copyright"
-                                     and posixpath.dirname(posixpath.dirname(path)) == "usr/share/doc")
+    return path.endswith(".rom") or (
+        posixpath.basename(path) == "copyright"
+        and posixpath.dirname(posixpath.dirname(path)) == "usr/share/doc"
+    )
 
 
 class _Tree:
@@ -287,7 +282,9 @@ class _Tree:
                     base = "" if target.startswith("/") else posixpath.dirname(prefix)
                     resolved = _normalize(posixpath.join(base, target, *parts[i:]))
                     if resolved is None:
-                        raise DebFormatError(f"symlink {name} points outside the package ({target})")
+                        raise DebFormatError(
+                            f"symlink {name} points outside the package ({target})"
+                        )
                     path = resolved
                     break
             else:
@@ -312,7 +309,9 @@ def _scan_data(member: ArMember, suffix: str) -> _Tree:
                 limit = MAX_MEMBER if path.endswith(".rom") else MAX_COPYRIGHT
                 if entry.size > limit:
                     what = "no option ROM is that large" if limit == MAX_MEMBER else "too large"
-                    raise DebFormatError(f"member {path} is {entry.size} bytes, over {limit}: {what}")
+                    raise DebFormatError(
+                        f"member {path} is {entry.size} bytes, over {limit}: {what}"
+                    )
                 tree.count_rom(path)
                 tree.spend(entry.size, path)
                 data = tar.content(entry)

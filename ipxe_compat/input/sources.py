@@ -1,5 +1,5 @@
 """ROM set sources: a ``.deb``, a directory, single ``.rom`` files, ``apt:NAME[=VERSION]``
-(cli.md, "ROM set sources").
+(docs/cli.md, "ROM set sources").
 
 A source yields :class:`RomFile` objects named by file name (``efi-virtio.rom``), which is a ROM's
 identity across sets, each tagged with the :class:`Origin` it came from so the generated package
@@ -10,6 +10,7 @@ verified .deb by :mod:`.apt` first, then read as any .deb.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import stat
@@ -17,10 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
+from ..core.compat import MAX_ROM_FILE
 from ..core.names import rom_name
-from ..core.sizes import MAX_ROM_FILE
+from ..core.rom import not_empty
 from ..errors import SourceError, UsageError
-from . import hashing
 from .files import read_regular_file
 
 __all__ = ["Origin", "RomFile", "RomSet", "read_source", "read_sources"]
@@ -75,11 +76,12 @@ class RomFile:
 
     @cached_property
     def sha256(self) -> str:
-        return hashing.sha256(self.data)
+        return hashlib.sha256(self.data).hexdigest()
 
     @property
     def location(self) -> str:
-        """How messages name this ROM: ``pkg.deb:usr/share/qemu/x.rom``, ``dir/x.rom``, ``x.rom``."""
+        """How messages name this ROM: ``pkg.deb:usr/share/qemu/x.rom``, ``dir/x.rom``,
+        ``x.rom``."""
         if self.origin.kind == "deb":
             return f"{self.origin.spec}:{self.path}"
         if self.origin.kind == "dir":
@@ -137,7 +139,9 @@ def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
         rom = _read_rom_file(spec, Origin("rom", spec))
         origin = Origin("rom", spec, sha256=rom.sha256)
         return origin, [dataclasses.replace(rom, origin=origin)]
-    raise SourceError("not a ROM set source: expected a .deb, a directory or a .rom file", path=spec)
+    raise SourceError(
+        "not a ROM set source: expected a .deb, a directory or a .rom file", path=spec
+    )
 
 
 def _read_apt(spec: str) -> tuple[Origin, list[RomFile]]:
@@ -194,8 +198,7 @@ def _read_deb(spec: str, expected_sha256: str | None = None) -> tuple[Origin, li
     roms: dict[str, RomFile] = {}
     for member in contents.roms:
         name = rom_name(member.path.rsplit("/", 1)[-1], spec)
-        if not member.data:
-            raise SourceError(f"{member.path} is empty: {_EMPTY}", path=spec)
+        not_empty(member.data, f"{spec}:{member.path}")
         rom = RomFile(name, member.data, member.mtime, member.path, origin)
         other = roms.get(name)
         if other is not None and other.data != rom.data:
@@ -216,18 +219,15 @@ def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
         raise SourceError("no *.rom files in this directory", path=spec)
     roms = [_read_rom_file(entry.path, Origin("dir", spec)) for entry in entries]
     listing = "".join(f"{rom.name} {rom.sha256}\n" for rom in roms)
-    origin = Origin("dir", spec, sha256=hashing.sha256(listing.encode()))
+    origin = Origin("dir", spec, sha256=hashlib.sha256(listing.encode()).hexdigest())
     return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
 
 
-#: An empty ROM is unusable input (exit 2), never a ROM with a problem: it has no QEMU bucket.
-_EMPTY = "not an option ROM (QEMU refuses an empty ROM file)"
 
 
 def _read_rom_file(path: str, origin: Origin) -> RomFile:
     data, info = read_regular_file(path, MAX_ROM_FILE, "an option ROM")
-    if not data:
-        raise SourceError(f"empty file: {_EMPTY}", path=path)
+    not_empty(data, path)
     name = rom_name(os.path.basename(path), path)
     # the path is recorded by name only, so the output does not depend on where the input lay
     return RomFile(name, data, int(info.st_mtime), name, origin)

@@ -13,5 +13,10 @@ from .generate import GenerateResult, generate_package, regenerate_package
 from .spec import InputFile, PackageSpec, Request
 
 __all__ = [
-    "GenerateResult", "InputFile", "PackageSpec", "Request", "generate_package", "regenerate_package",
+    "GenerateResult",
+    "InputFile",
+    "PackageSpec",
+    "Request",
+    "generate_package",
+    "regenerate_package",
 ]

@@ -118,7 +118,8 @@ def context_of(spec: PackageSpec) -> PackageContext:
         deb_file_name_too_long=_deb_file_name_too_long(spec.package, spec.version),
         pristine=tuple(PristineRom(rom.path, rom.size, rom.sha256) for rom in spec.pristine),
         origins=tuple(OriginInfo(o.label, o.input_name, o.kind, o.sha256, o.package, o.version,
-                                 *built) for o, built in zip(spec.inputs, spec.inputs_built_from)),
+                                 *built)
+                      for o, built in zip(spec.inputs, spec.inputs_built_from, strict=True)),
         pristine_globs=tuple(f"{d}/*.rom" if d else "*.rom" for d in dirs),
         pad_octal=f"{spec.pad_byte:03o}",
         padded_roms=tuple(rom for rom in roms if rom.padding),
@@ -155,8 +156,12 @@ def _example(roms: tuple[ManifestEntry, ...]) -> DeviceExample | None:
     return DeviceExample(rom.name, rom.devices[0], libvirt_model(rom.devices[0]))
 
 
+#: lintian's package-has-long-file-name limit.
+_LINTIAN_MAX_FILE_NAME = 80
+
+
 def _deb_file_name_too_long(package: str, version: str) -> bool:
     """Whether lintian's package-has-long-file-name fires on the .deb: it measures the name as
     if the architecture were "kfreebsd-amd64" (14 characters) against 80."""
     name = f"{package}_{version.split(':', 1)[-1]}_all.deb"
-    return len(name) - len("all") + len("kfreebsd-amd64") > 80
+    return len(name) - len("all") + len("kfreebsd-amd64") > _LINTIAN_MAX_FILE_NAME

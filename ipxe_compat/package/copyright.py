@@ -2,7 +2,7 @@
 
 Copying the origin's file verbatim fails lintian: its Files patterns name ipxe source paths that
 this package does not contain (superfluous-file-pattern), and old origins are not clean DEP-5
-(background.md, "Lintian notes"). The ROMs are built from all of that source, so their
+(docs/background.md, "Lintian notes"). The ROMs are built from all of that source, so their
 paragraph carries every copyright holder and every license expression of the origin
 (python-debian's ``debian.copyright`` parses and writes the format); license texts become
 standalone paragraphs.
@@ -85,8 +85,8 @@ def gather(origins: Sequence[CopyrightFile]) -> Statement:
         source = source or (parsed.header.source or "")
         anonymous = 0
         for paragraph in parsed.all_files_paragraphs():
-            for line in (paragraph.copyright or "").splitlines():
-                line = line.strip()
+            for raw in (paragraph.copyright or "").splitlines():
+                line = raw.strip()
                 if line and not _NO_COPYRIGHT.fullmatch(line):
                     holders.setdefault(line)
             lic = paragraph.license
@@ -138,7 +138,9 @@ def render(statement: Statement, rom_files: Sequence[str], origin_labels: Sequen
     ))
     used = dict.fromkeys([*statement.license_names, DEBIAN_LICENSE])
     for name in used:
-        document.add_license_paragraph(LicenseParagraph.create(License(name, statement.license_texts[name])))
+        document.add_license_paragraph(
+            LicenseParagraph.create(License(name, statement.license_texts[name]))
+        )
     text = document.dump()
     assert text is not None
     return text

@@ -15,17 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..core.fields import excerpt
+from ..core.compat import MAX_OPTION_FILE, MAX_RECIPE
+from ..core.sizes import bucket, size_label
 from ..errors import SourceError, UsageError
-from ..input import RomSet, read_regular_file, read_sources
+from ..input import RomSet, read_sources, read_text_file
+from .changelog import parse_changelog
 from .naming import Layout
 from .output import Entry, check_outdir, orig_tarball, staging, write_file, write_tree
 from .recipe import InputRecord, parse_recipe
 from .spec import InputFile, PackageSpec, Request, specify
-
-#: A recipe is a few KB; the changelog beside it, a few MB at most (dpkg's is 0.75 MB).
-MAX_RECIPE = 1 << 20
-MAX_CHANGELOG = 16 << 20
 
 __all__ = ["GenerateResult", "generate_package", "regenerate_package", "write_package"]
 
@@ -81,7 +79,18 @@ def write_package(spec: PackageSpec, outdir: Path, *, force: bool = False,
         orig_tarball=outdir / layout.orig_tarball,
         tree=outdir / layout.tree,
         built=tuple(outdir / name for name in (layout.built if build_source else [])),
+        warnings=bucket_warnings(spec),
     )
+
+
+def bucket_warnings(spec: PackageSpec) -> tuple[str, ...]:
+    """A compat ROM padded into a bigger bucket than its original's keeps no guest's block size:
+    said, not refused (the user asked for that size)."""
+    return tuple(
+        f"{rom.original.name} ({rom.original.size} bytes) is in the "
+        f"{size_label(bucket(rom.original.size))} bucket but {rom.name} is in the "
+        f"{size_label(bucket(rom.size))} bucket: it does not keep the original's QEMU ROM size"
+        for rom in spec.roms if rom.changes_bucket)
 
 
 def regenerate_package(recipe_path: Path, sources: Sequence[str], outdir: Path, *,
@@ -94,12 +103,7 @@ def regenerate_package(recipe_path: Path, sources: Sequence[str], outdir: Path, 
     values are validated as the command line's are; an invalid one names the recipe.
     """
     where = str(recipe_path)
-    data, _ = read_regular_file(where, MAX_RECIPE, "a recipe")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise SourceError(f"cannot read recipe: not UTF-8 at byte {error.start}",
-                          path=where) from error
+    text = read_text_file(where, MAX_RECIPE, "a recipe")
     wanted = parse_recipe(text, where)
     if not sources:
         missing = [r.name for r in wanted.inputs if r.refetch_spec is None]
@@ -130,7 +134,7 @@ def regenerate_package(recipe_path: Path, sources: Sequence[str], outdir: Path, 
     if wanted.tool_version != __version__:
         note = (f"the recipe was made by ipxe-compat {wanted.tool_version}, this is {__version__}: "
                 "debian/ may differ (the orig tarball does not)")
-        result = dataclasses.replace(result, warnings=(note,))
+        result = dataclasses.replace(result, warnings=(*result.warnings, note))
     return result
 
 
@@ -138,7 +142,7 @@ def _check_inputs(records: Sequence[InputRecord], romset: RomSet, path: str) -> 
     if len(romset.origins) != len(records):
         raise SourceError(f"the recipe has {len(records)} inputs, {len(romset.origins)} "
                           "were given", path=path)
-    for record, origin in zip(records, romset.origins):
+    for record, origin in zip(records, romset.origins, strict=True):
         if origin.sha256 != record.sha256:
             raise SourceError(f"sha256 {origin.sha256} is not the recipe's {record.sha256} for "
                               f"{record.name}: not the same input", path=origin.spec)
@@ -146,18 +150,12 @@ def _check_inputs(records: Sequence[InputRecord], romset: RomSet, path: str) -> 
 
 def _previous_changelog(recipe_path: Path) -> InputFile:
     """The changelog beside the recipe without its newest entry (the one the recipe made)."""
-    from debian.changelog import Changelog, ChangelogParseError
-
     path = recipe_path.parent / "changelog"
     if not path.exists():
         raise SourceError("the recipe continues a changelog: keep debian/changelog beside it",
                           path=str(path))
-    data, _ = read_regular_file(str(path), MAX_CHANGELOG, "a changelog")
-    try:
-        blocks = list(Changelog(data.decode("utf-8"), strict=True))
-    except (UnicodeDecodeError, ChangelogParseError) as error:
-        raise SourceError(f"not a Debian changelog: {excerpt(str(error), 160)}",
-                          path=str(path)) from error
-    if len(blocks) < 2:
+    text = read_text_file(str(path), MAX_OPTION_FILE, "a changelog")
+    _newest, *older = parse_changelog(text, str(path))
+    if not older:
         raise SourceError("the recipe continues a changelog, but it has one entry", path=str(path))
-    return InputFile(str(path), "".join(str(block) for block in blocks[1:]))
+    return InputFile(str(path), "".join(str(block) for block in older))

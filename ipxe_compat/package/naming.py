@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..core import fields
+from ..core import compat, fields
 from ..errors import UsageError
 from ..input import Origin
 
-__all__ = ["DEFAULT_INSTALL_DIR", "Layout", "built_from", "default_version", "package_names"]
-
-DEFAULT_INSTALL_DIR = "/usr/share/qemu"
+__all__ = ["Layout", "built_from", "default_version", "package_names"]
 
 
 def package_names(label: str, source: str | None, package: str | None) -> tuple[str, str]:
-    """Source and binary package names, by default from the bucket: ``ipxe-qemu-256k-compat``."""
-    return (fields.package_name(source or f"ipxe-qemu-{label}-compat", "source name"),
-            fields.package_name(package or f"ipxe-qemu-{label}-compat-efi-roms", "package name"))
+    """Source and binary package names, as given or by the contract's rule from the bucket
+    (:func:`~ipxe_compat.core.compat.package_names`: ``ipxe-qemu-256k-compat``)."""
+    default_source, default_package = compat.package_names(label)
+    return (fields.package_name(source or default_source, "source name"),
+            fields.package_name(package or default_package, "package name"))
 
 
 def built_from(origin: Origin, origin_source: str | None,
@@ -48,7 +48,7 @@ def default_version(built: Sequence[tuple[str, str]]) -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """Names of the outputs, from the source name and version (cli.md, "generate")."""
+    """Names of the outputs, from the source name and version (docs/cli.md, "generate")."""
 
     orig_tarball: str
     tree: str

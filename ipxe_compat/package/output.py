@@ -25,7 +25,8 @@ from ..errors import OutputError, OutputExistsError, signals_as_exceptions
 __all__ = ["Entry", "check_outdir", "orig_tarball", "staging", "write_file", "write_tree"]
 
 DIR_MODE = 0o755
-#: xz preset 6 is what dpkg-source uses; lzma in CPython is single-threaded, so the bytes are stable.
+#: xz preset 6 is what dpkg-source uses; lzma in CPython is single-threaded, so the bytes are
+#: stable.
 XZ_PRESET = 6
 
 

@@ -14,16 +14,11 @@ from functools import cached_property
 
 from ..core.names import select
 from ..core.rom import Rom, valid_rom
-from ..core.sizes import MAX_ROM_FILE, bucket, size_label
+from ..core.sizes import bucket, size_label
 from ..errors import RomTooLargeError
 from ..input import Origin, RomFile, RomSet
 
-__all__ = ["DEFAULT_GLOBS", "DEFAULT_SIZE", "MAX_SIZE", "CompatRom", "make_plan", "used_origins"]
-
-DEFAULT_SIZE = 256 << 10
-#: The largest bucket a compat ROM may be padded to: well below the member read limit.
-MAX_SIZE = MAX_ROM_FILE // 2
-DEFAULT_GLOBS = ("efi-*.rom",)
+__all__ = ["CompatRom", "make_plan", "used_origins"]
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .. import __version__
-from ..core import fields
-from ..core.sizes import MAX_ROM_FILE, parse_size, size_label
+from ..core import compat, fields
+from ..core.sizes import parse_size, size_label
 from ..errors import UsageError
 from ..input import Origin, RomFile, RomSet
 from .changelog import read_previous
 from .copyright import CopyrightFile, Statement, gather
-from .naming import DEFAULT_INSTALL_DIR, built_from, default_version, package_names
-from .plan import DEFAULT_GLOBS, MAX_SIZE, CompatRom, make_plan, used_origins
+from .naming import built_from, default_version, package_names
+from .plan import CompatRom, make_plan, used_origins
 from .targets import Target, target_of
 
 __all__ = ["InputFile", "PackageSpec", "Request", "specify"]
@@ -49,17 +49,17 @@ class Request:
 
     maintainer: str  # "Name <email>"; the command line defaults it from DEBFULLNAME/DEBEMAIL
     date: str  # "@EPOCH" or RFC 2822; the command line defaults it from SOURCE_DATE_EPOCH
-    size: str = "256k"
-    roms: tuple[str, ...] = DEFAULT_GLOBS
+    size: str = compat.DEFAULT_SIZE
+    roms: tuple[str, ...] = compat.DEFAULT_GLOBS
     prefix: str | None = None  # default "<size>-", e.g. "256k-"
-    mode: str = "pad"  # or "copy"
-    pad_byte: str = "0xff"
-    install_dir: str = DEFAULT_INSTALL_DIR
+    mode: str = fields.MODES[0]  # "pad" or "copy"
+    pad_byte: str = compat.DEFAULT_PAD_BYTE
+    install_dir: str = compat.DEFAULT_INSTALL_DIR
     source_name: str | None = None
     package_name: str | None = None
     version: str | None = None
-    distribution: str = "unstable"
-    urgency: str = "medium"
+    distribution: str = compat.DEFAULT_DISTRIBUTION
+    urgency: str = compat.DEFAULT_URGENCY
     messages: tuple[str, ...] = ()  # default: one line naming the origin, size and pad byte
     origin_source: str | None = None  # for sources that are not .deb
     origin_version: str | None = None
@@ -120,11 +120,13 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
     """Validate every option, then read the inputs (``read_inputs``), then plan the ROMs and
     derive every default. Raises before anything is written; computes each value once."""
     size = _bucket(request.size)
-    label = size_label(size)
+    label = compat.label_of(size)
     if not request.roms:
-        raise UsageError("no --roms GLOB: give at least one (the default is efi-*.rom)")
+        raise UsageError("no --roms GLOB: give at least one (the default is "
+                         f"{', '.join(compat.DEFAULT_GLOBS)})")
     globs = tuple(fields.glob(glob) for glob in request.roms)
-    prefix = fields.prefix(f"{label}-" if request.prefix is None else request.prefix)
+    prefix = fields.prefix(compat.default_prefix(size) if request.prefix is None
+                           else request.prefix)
     pad, pad_byte = fields.mode(request.mode), fields.pad_byte(request.pad_byte)
     install_dir = fields.install_dir(request.install_dir)
     source, package = package_names(label, request.source_name, request.package_name)
@@ -202,10 +204,10 @@ def _default_changes(roms: Sequence[CompatRom], labels: Sequence[str], globs: Se
 
 def _bucket(text: str) -> int:
     size = parse_size(text)
-    if size > MAX_SIZE:
+    if size > compat.MAX_COMPAT_SIZE:
         raise UsageError(f"size {size_label(size)} is larger than any option ROM (at most "
-                         f"{size_label(MAX_SIZE)}; ROM members over {size_label(MAX_ROM_FILE)} "
-                         "are refused unread)")
+                         f"{size_label(compat.MAX_COMPAT_SIZE)}; ROM members over "
+                         f"{size_label(compat.MAX_ROM_FILE)} are refused unread)")
     return size
 
 

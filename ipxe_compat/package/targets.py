@@ -30,13 +30,15 @@ class Override:
 
 BUILT_USING = Override(
     "built-using-field-on-arch-all-package",
-    "Policy 7.8 allows Built-Using on Architecture: all packages, and these ROMs are built from the\n"
-    "ipxe source, which the archive must keep; lintian bug #999785 records that this tag is wrong "
-    "here.")
+    "Policy 7.8 allows Built-Using on Architecture: all packages, and these ROMs are built from "
+    "the\nipxe source, which the archive must keep; lintian bug #999785 records that this tag is "
+    "wrong here.",
+)
 NO_WATCH = Override(
     "debian-watch-file-is-missing",
-    "The upstream tarball is the ROMs of a Debian binary package (see debian/README.source); there\n"
-    "is no upstream release to watch.")
+    "The upstream tarball is the ROMs of a Debian binary package (see debian/README.source); "
+    "there\nis no upstream release to watch.",
+)
 LONG_LINES = Override(
     "very-long-line-length-in-source-file",
     "Option ROMs are binary images, not text.", "* [*.rom:*]")

@@ -8,12 +8,12 @@ and ROM sets; ``qmp`` is the only module that starts QEMU processes.
 
 from __future__ import annotations
 
-from .config import FORMATS, PatchRequest, compat_package, control_patch, mappings, qemu_config
+from .config import ConfigRequest, PatchRequest, qemu_config, qemu_config_text
 from .discover import QemuFacts, probe_qemu
-from .migration import verify_migration
+from .migration import MigrationRequest, verify_migration
 from .patch import read_qemu_source
-from .qmp import DEFAULT_QEMU, find_qemu
+from .qmp import find_qemu
 
-__all__ = ["DEFAULT_QEMU", "FORMATS", "PatchRequest", "QemuFacts", "compat_package",
-           "control_patch", "find_qemu", "mappings", "probe_qemu", "qemu_config",
-           "read_qemu_source", "verify_migration"]
+__all__ = ["ConfigRequest", "MigrationRequest", "PatchRequest", "QemuFacts", "find_qemu",
+           "probe_qemu", "qemu_config", "qemu_config_text", "read_qemu_source",
+           "verify_migration"]

@@ -16,16 +16,40 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..core import fields
+from ..core import compat, fields
 from ..core.devices import BUILTIN, NicTable, libvirt_model
 from ..core.names import original_of
 from ..errors import UsageError
 from ..input import RomSet
 from .patch import PatchHeader, QemuSource, RomfileEntry, control_patch, quilt_patch
 
-__all__ = ["FORMATS", "RomMapping", "mappings", "qemu_config", "render"]
+__all__ = ["ConfigRequest", "PatchRequest", "RomMapping", "compat_package", "mappings",
+           "qemu_config", "qemu_config_text", "render"]
 
-FORMATS = ("args", "libvirt", "c", "patch")
+
+@dataclass(frozen=True)
+class ConfigRequest:
+    """The options of ``qemu-config``, validated together: each rule is checked here only."""
+
+    fmt: str
+    machine_compat: str | None
+    install_dir: str | None
+    control_patch: bool = False
+
+    @classmethod
+    def of(cls, fmt: str, machine_compat: str | None, install_dir: str | None,
+           qemu_source: bool, control_patch: bool) -> ConfigRequest:
+        if fmt not in compat.FORMATS:
+            raise UsageError(f"format {fmt!r} is not one of {', '.join(compat.FORMATS)}")
+        if machine_compat is not None:
+            fields.machine_compat(machine_compat)
+        if install_dir is not None:
+            fields.install_dir(install_dir)
+        if fmt == "patch" and (machine_compat is None or not qemu_source):
+            raise UsageError("--format patch needs --machine-compat X_Y and --qemu-source DIR")
+        if fmt != "patch" and (qemu_source or control_patch):
+            raise UsageError("--qemu-source and --control-patch go with --format patch")
+        return cls(fmt, machine_compat, install_dir, control_patch)
 
 
 @dataclass(frozen=True)
@@ -49,20 +73,29 @@ class PatchRequest:
     last_update: str | None  # YYYY-MM-DD, from SOURCE_DATE_EPOCH; None leaves the field out
 
 
+def qemu_config_text(romset: RomSet, request: ConfigRequest, table: NicTable = BUILTIN,
+                     patch: PatchRequest | None = None) -> tuple[str, str | None]:
+    """``qemu-config``: the compat ROMs of ``romset`` as QEMU or libvirt configuration, and with
+    ``request.control_patch`` the debian/control change of the QEMU source (None if it has no
+    debian/control)."""
+    maps = mappings(romset, table, request.install_dir)
+    if request.fmt != "patch":
+        return render(maps, request.fmt, request.machine_compat), None
+    if request.machine_compat is None or patch is None:
+        raise UsageError("--format patch needs --machine-compat X_Y and --qemu-source DIR")
+    text = format_patch(maps, request.machine_compat, patch)
+    control = None
+    if request.control_patch and patch.source.control is not None:
+        control = control_patch(patch.source.control, compat_package(maps, romset))
+    return text, control
+
+
 def qemu_config(romset: RomSet, fmt: str = "args", machine_compat: str | None = None,
                 install_dir: str | None = None, table: NicTable = BUILTIN,
                 patch: PatchRequest | None = None) -> str:
-    """``qemu-config``: the compat ROMs of ``romset`` as QEMU or libvirt configuration."""
-    if machine_compat is not None:
-        fields.machine_compat(machine_compat)
-    if install_dir is not None:
-        fields.install_dir(install_dir)
-    maps = mappings(romset, table, install_dir)
-    if fmt == "patch":
-        if machine_compat is None or patch is None:
-            raise UsageError("--format patch needs --machine-compat X_Y and --qemu-source DIR")
-        return format_patch(maps, machine_compat, patch)
-    return render(maps, fmt, machine_compat)
+    """The configuration text alone (the library's short form of :func:`qemu_config_text`)."""
+    request = ConfigRequest.of(fmt, machine_compat, install_dir, patch is not None, False)
+    return qemu_config_text(romset, request, table, patch)[0]
 
 
 def mappings(romset: RomSet, table: NicTable = BUILTIN,
@@ -80,7 +113,7 @@ def mappings(romset: RomSet, table: NicTable = BUILTIN,
         elif rom.origin.kind == "deb":
             directory = "/" + posixpath.dirname(rom.path)
         else:
-            directory = "/usr/share/qemu"
+            directory = compat.DEFAULT_INSTALL_DIR
         for family in table.families:
             if family.rom == base:
                 found.append(RomMapping(family.driver, family.models, rom.name,
@@ -146,23 +179,25 @@ def format_patch(maps: Sequence[RomMapping], machine_compat_: str, request: Patc
 
 
 def render(maps: Sequence[RomMapping], fmt: str, machine_compat_: str | None = None) -> str:
+    """The mapping in one of the formats that need no QEMU source (``args``, ``libvirt``, ``c``)."""
     if fmt == "args":
         return format_args(maps)
     if fmt == "libvirt":
         return format_libvirt(maps)
-    if fmt == "c":
-        return format_c(maps, machine_compat_)
-    raise UsageError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    return format_c(maps, machine_compat_)
 
 
 def compat_package(maps: Sequence[RomMapping], romset: RomSet) -> str:
-    """The binary package qemu-system-x86 must depend on: the .deb's own name, else the name
-    ``generate`` gives for the compat ROMs' prefix (``256k-`` -> ipxe-qemu-256k-compat-efi-roms)."""
+    """The binary package qemu-system-x86 must depend on: the .deb's own name, else the package
+    ``generate`` makes for the compat ROMs' prefix (:func:`~ipxe_compat.core.compat.
+    package_of_prefix`: ``256k-`` and Ubuntu's ``compat-256k-`` both give
+    ipxe-qemu-256k-compat-efi-roms)."""
     packages = sorted({r.origin.package for r in romset.roms if r.origin.package})
     if len(packages) == 1:
         return packages[0]
-    prefix = maps[0].rom[: -len(maps[0].default)].rstrip("-.")
-    return f"ipxe-qemu-{prefix}-compat-efi-roms"
-
-
-__all__ += ["PatchRequest", "compat_package", "control_patch"]
+    prefixes = sorted({m.rom[: -len(m.default)] for m in maps})
+    names = sorted({compat.package_of_prefix(prefix) for prefix in prefixes})
+    if len(names) != 1:
+        raise UsageError(f"the compat ROMs have prefixes of several packages ({', '.join(names)}):"
+                         " give one compat set")
+    return names[0]

@@ -47,11 +47,17 @@ class QemuFacts:
         return self.machines[name]
 
 
+#: A command longer than this is shown by its first and last word.
+_SHORT_COMMAND = 80
+
+
 def short_command(command: Sequence[str]) -> str:
     """The command as typed, or its first and last word when it is long (a wrapper such as
     unshare/chroot around qemu-system-x86_64): for messages and the text report."""
     joined = shlex.join(command)
-    return joined if len(joined) <= 80 else f"{shlex.quote(command[0])} ... {shlex.quote(command[-1])}"
+    if len(joined) <= _SHORT_COMMAND:
+        return joined
+    return f"{shlex.quote(command[0])} ... {shlex.quote(command[-1])}"
 
 
 def pci_nic_models(help_text: str) -> list[str]:

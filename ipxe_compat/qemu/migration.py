@@ -17,6 +17,7 @@ the state ("Size mismatch: ...rom: 0x40000 != 0x80000: ..."), which is then repo
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core import compat
 from ..core.devices import devices_driven_by
 from ..core.names import pair
 from ..core.outcome import Outcome, aligned
@@ -37,8 +39,8 @@ from ..input import RomFile, RomSet
 from .discover import QemuFacts, probe_qemu
 from .qmp import Qemu, QmpError, find_qemu, private_dir
 
-__all__ = ["Ends", "MigrationCase", "parse_globals", "plan_cases", "plan_installed",
-           "size_mismatch", "verify_migration"]
+__all__ = ["Ends", "MigrationCase", "MigrationRequest", "parse_globals", "plan_cases",
+           "plan_installed", "size_mismatch", "verify_migration"]
 
 POLL = 0.02
 #: Asking each QEMU what it is (~1 s) is not a migration: --timeout does not shorten it.
@@ -81,26 +83,45 @@ class MigrationResult:
         return self.status == "completed"
 
 
-def verify_migration(source: RomSet | None, target: RomSet | None, from_qemu: str,
-                     to_qemu: str, machine: str | None = None, devices: Sequence[str] = (),
-                     timeout: float = 30.0, jobs: int | None = None,
+@dataclass(frozen=True)
+class MigrationRequest:
+    """The options of ``verify-migration``, validated together before any QEMU starts."""
+
+    from_qemu: str
+    to_qemu: str
+    machine: str | None = None
+    devices: tuple[str, ...] = ()
+    timeout: float = compat.DEFAULT_TIMEOUT
+    jobs: int | None = None
+
+    @classmethod
+    def of(cls, from_qemu: str, to_qemu: str, machine: str | None = None,
+           devices: Sequence[str] = (), timeout: float = compat.DEFAULT_TIMEOUT,
+           jobs: int | None = None) -> MigrationRequest:
+        if not (math.isfinite(timeout) and 0 < timeout <= compat.MAX_TIMEOUT):
+            raise UsageError(f"--timeout {timeout} is not a number of seconds in "
+                             f"(0, {compat.MAX_TIMEOUT:g}]")
+        if jobs is not None and jobs < 1:
+            raise UsageError(f"--jobs {jobs} is not a positive number")
+        return cls(from_qemu, to_qemu, machine, tuple(devices), timeout, jobs)
+
+
+def verify_migration(sets: tuple[RomSet, RomSet] | None, request: MigrationRequest,
                      to_config: str | None = None) -> Outcome:
     """``verify-migration [FROM TO]``: every migration run; each that does not complete is a
-    problem."""
-    if (source is None) != (target is None):
-        raise UsageError("give both FROM and TO, or neither (each end's installed ROMs)")
+    problem. Without ROM sets (None), each end uses its QEMU's installed ROMs."""
     to_globals = parse_globals(to_config) if to_config is not None else ()
-    source_facts = probe_qemu(find_qemu(from_qemu), PROBE_TIMEOUT)
-    target_facts = (source_facts if to_qemu == from_qemu
-                    else probe_qemu(find_qemu(to_qemu), PROBE_TIMEOUT))
-    chosen = source_facts.machine(machine or source_facts.default_machine)
+    source_facts = probe_qemu(find_qemu(request.from_qemu), PROBE_TIMEOUT)
+    target_facts = (source_facts if request.to_qemu == request.from_qemu
+                    else probe_qemu(find_qemu(request.to_qemu), PROBE_TIMEOUT))
+    chosen = source_facts.machine(request.machine or source_facts.default_machine)
     target_facts.machine(chosen)
     ends = Ends(source_facts, target_facts, chosen, to_globals)
-    if source is not None and target is not None:
-        cases = plan_cases(source, target, devices, ends)
+    if sets is not None:
+        cases = plan_cases(*sets, request.devices, ends)
     else:
-        cases = plan_installed(devices, ends)
-    results = verify(ends, cases, timeout, jobs)
+        cases = plan_installed(request.devices, ends)
+    results = verify(ends, cases, request.timeout, request.jobs)
     problems = tuple(f"{_label(r.case)}: migration {r.status}: {r.error}"
                      for r in results if not r.ok)
     return Outcome(results_json(ends, results), results_table(ends, results), problems)
@@ -130,7 +151,9 @@ def _common(devices: Sequence[str], ends: Ends, known: Sequence[str]) -> set[str
     return set(devices) or both
 
 
-def plan_cases(source: RomSet, target: RomSet, devices: Sequence[str], ends: Ends) -> list[MigrationCase]:
+def plan_cases(
+    source: RomSet, target: RomSet, devices: Sequence[str], ends: Ends
+) -> list[MigrationCase]:
     """Every (device, FROM ROM, TO ROM) to try; ``devices`` restricts the models."""
     table = ends.source.nics.defaults
     wanted = _common(devices, ends, list(table))
@@ -153,7 +176,7 @@ def plan_installed(devices: Sequence[str], ends: Ends) -> list[MigrationCase]:
             for d in sorted(_common(devices, ends, list(ends.source.nics.defaults)))]
 
 
-def verify(ends: Ends, cases: Sequence[MigrationCase], timeout: float = 30.0,
+def verify(ends: Ends, cases: Sequence[MigrationCase], timeout: float = compat.DEFAULT_TIMEOUT,
            jobs: int | None = None) -> list[MigrationResult]:
     """Run every case, up to ``jobs`` at once (default: the number of CPUs)."""
     cancel = threading.Event()
@@ -167,7 +190,7 @@ def verify(ends: Ends, cases: Sequence[MigrationCase], timeout: float = 30.0,
             raise
 
 
-def migrate(ends: Ends, case: MigrationCase, timeout: float = 30.0,
+def migrate(ends: Ends, case: MigrationCase, timeout: float = compat.DEFAULT_TIMEOUT,
             cancel: threading.Event | None = None) -> MigrationResult:
     """One migration of a paused guest with ``case.device``."""
     start = time.monotonic()

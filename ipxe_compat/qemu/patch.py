@@ -5,13 +5,13 @@ QEMU applies the compat properties of machine type X.Y from ``hw_compat_X_Y[]`` 
 array (hw/core/machine.c; ``machine-compat.c`` in later trees), so adding
 ``{ "virtio-net-pci-base", "romfile", "256k-efi-virtio.rom" }`` to ``hw_compat_7_2`` makes every
 guest of a 7.2-or-older machine type load the compat ROM by default, as Ubuntu's hand-written
-``pre-bionic-256k-ipxe-efi-roms.patch`` did for 2.10 (Debian bug #881263, the seed's point 1).
+``pre-bionic-256k-ipxe-efi-roms.patch`` did for 2.10 (Debian bug #881263, its first point).
 The patch is a plain unified diff against the tree as ``dpkg-source -x`` left it, i.e. with the
 package's own series applied, so it goes at the end of ``debian/patches/series``.
 
 Such a QEMU refuses to start an old machine type when the compat ROMs are missing ("failed to
 find romfile"), so its qemu-system-x86 must Depend (not Recommend) on the compat package: the
-seed's point 2, given as a second patch for debian/control.
+the bug's second point, given as a second patch for debian/control.
 """
 
 from __future__ import annotations

@@ -25,12 +25,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from ..core.compat import DEFAULT_QEMU
 from ..core.tools import install_hint
 from ..errors import ToolError, UsageError
 
-__all__ = ["DEFAULT_QEMU", "Qemu", "QmpError", "device_help", "find_qemu", "private_dir", "version"]
+__all__ = ["Qemu", "QmpError", "device_help", "find_qemu", "private_dir", "version"]
 
-DEFAULT_QEMU = "qemu-system-x86_64"
 BASE_ARGS = ("-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none",
              "-S", "-serial", "none", "-monitor", "none")
 
@@ -133,7 +133,9 @@ class Qemu:
     def error_line(self) -> str | None:
         """QEMU's first error on stderr, without its program-name prefix and warnings."""
         for line in self.stderr().splitlines():
-            text = line.split(": ", 1)[1] if line.startswith("qemu-system") and ": " in line else line
+            text = (
+                line.split(": ", 1)[1] if line.startswith("qemu-system") and ": " in line else line
+            )
             if text.strip() and not text.startswith(("warning:", "info:")):
                 return text.strip()
         return None
@@ -153,7 +155,9 @@ class Qemu:
             except (FileNotFoundError, ConnectionRefusedError):
                 sock.close()
                 if time.monotonic() > deadline:
-                    raise QmpError(f"QEMU's QMP socket did not appear within {self.timeout} s") from None
+                    raise QmpError(
+                        f"QEMU's QMP socket did not appear within {self.timeout} s"
+                    ) from None
                 time.sleep(0.01)
 
     def _read(self) -> dict[str, Any]:

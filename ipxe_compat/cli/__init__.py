@@ -1,0 +1,98 @@
+"""The ``ipxe-compat`` command: parse options, call one library function, map errors to exits.
+
+One module per command (``inspect``, ``check``, ``generate``, ``qemu_config``, ``verify``); each
+calls into one subsystem's face after reading its sources through ``input``, importing them (and
+jinja2, python-debian) inside the command, so ``--help`` stays fast. :func:`main` is the one place
+that maps exceptions to exit codes (docs/cli.md): 1 = a problem was found, 2 = bad usage or
+unusable input, 3 = an internal error (a bug), 130 = interrupted. ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import click
+
+from .. import __version__
+from ..errors import IpxeCompatError
+from .check import check
+from .common import CONTEXT, PROG, SOURCE_FORMS
+from .generate import generate
+from .inspect import inspect
+from .qemu_config import qemu_config
+from .verify import verify_migration
+
+__all__ = ["PROG", "cli", "main"]
+
+#: An unexpected exception: a bug, not a problem of the input.
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+_debug = False
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"{PROG}: error: {message}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None, prog_name: str = PROG) -> None:
+    """Console entry point; never shows a traceback unless --debug is given."""
+    try:
+        code = cli.main(args=argv, prog_name=prog_name, standalone_mode=False)
+    except IpxeCompatError as error:
+        if _debug:
+            raise
+        _fail(str(error), error.exit_code)
+    except click.exceptions.UsageError as error:
+        _fail(error.format_message().replace("\n", " "), 2)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except OSError as error:
+        if _debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        _fail(f"{where}{error.strerror or error}", 2)
+    except Exception as error:  # a bug: still one line, its own status, and a way to see more
+        if _debug:
+            raise
+        _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
+              EXIT_INTERNAL)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name=PROG)
+@click.option("--debug", is_flag=True, help="Show a Python traceback on errors.")
+def cli(debug: bool) -> None:
+    """Keep old iPXE option ROMs so QEMU live migration survives ipxe updates.
+
+    QEMU sizes a NIC option ROM's memory block to the next power of two of the ROM file; a
+    migration between hosts whose ROMs fall in different buckets fails with "Size mismatch".
+    ipxe-compat reads old ROM sets (a .deb, a directory, .rom files), validates every ROM, and
+    generates a co-installable Debian source package that keeps them as 256k-*.rom.
+
+    \b
+    SOURCE is where a ROM set comes from:
+      PATH.deb                 a binary package such as ipxe-qemu_*.deb (its ROMs under
+                               usr/lib/ipxe/qemu/ and usr/share/qemu/)
+      DIR                      every *.rom file directly in DIR
+      PATH.rom                 one ROM file
+      apt:NAME[=VERSION]       downloaded with apt-get and checked against apt's index,
+                               e.g. apt:ipxe-qemu=1.0.0+git-20190125.36a4c85-5.1
+
+    SIZE is a power of two: 256k, 256K, 262144, 1M. Run "ipxe-compat COMMAND --help" for a
+    command's options and examples.
+
+    Exit status: 0 success, 1 a problem was found (invalid or oversized ROM),
+    2 bad usage or unusable input, 3 an internal error (a bug: --debug shows its traceback),
+    130 interrupted.
+    """
+    global _debug  # noqa: PLW0603 (main() reads it after click has returned or raised)
+    _debug = debug
+
+
+for _command in (inspect, check, generate, qemu_config, verify_migration):
+    # one wording of the SOURCE forms, in every command's help and man page
+    _command.help = (_command.help or "").replace("{sources}", SOURCE_FORMS)
+    cli.add_command(_command)
