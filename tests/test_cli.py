@@ -296,7 +296,7 @@ def test_an_internal_error_is_exit_3_in_one_line(tmp_path: Path, deb: Path,
         raise KeyError("a bug")
 
     monkeypatch.setattr(report, "rom_errors", bug)
-    with pytest.raises(SystemExit) as caught:
+    with pytest.raises(SystemExit, match=r"^3$") as caught:
         cli.main(["inspect", str(deb)])
     assert caught.value.code == 3
     assert capsys.readouterr().err == ("ipxe-compat: error: internal error: KeyError: 'a bug' "

@@ -53,6 +53,7 @@ def passed_tests(log: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+@pytest.mark.slow
 def test_package_holds_the_tool_its_pages_and_relations(tool_build: toolpkg.Build) -> None:
     assert passed_tests(tool_build.log) > 100, tool_build.log[-3000:]  # the unit tests ran
     deb = DebFile(str(tool_build.parent / toolpkg.DEB))
@@ -80,6 +81,7 @@ def test_package_holds_the_tool_its_pages_and_relations(tool_build: toolpkg.Buil
     assert b"\nLicense: GPL-2.0-or-later\n" in metadata
 
 
+@pytest.mark.slow
 def test_man_pages_render_cleanly_and_carry_every_option(tool_build: toolpkg.Build,
                                                         tmp_path: Path) -> None:
     require_tool("man", "dpkg-deb")
@@ -100,6 +102,7 @@ def test_man_pages_render_cleanly_and_carry_every_option(tool_build: toolpkg.Bui
             assert flag.replace("-", "\\-") in source, (page, flag)
 
 
+@pytest.mark.slow
 def test_lintian_bookworm_clean(tool_build: toolpkg.Build) -> None:
     require_tool("lintian")
     result = run([*LINTIAN, f"ipxe-compat_{__version__}_amd64.changes"], cwd=tool_build.parent,

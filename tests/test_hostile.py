@@ -1433,7 +1433,7 @@ def test_force_replaces_all_outputs_or_none(tmp_path: Path) -> None:
 def test_a_full_disk_names_the_file() -> None:
     from ipxe_compat.errors import OutputError
     from ipxe_compat.package.output import write_file
-    with pytest.raises(OutputError) as caught:
+    with pytest.raises(OutputError, match="/dev/full: cannot write") as caught:
         write_file(Path("/dev/full"), b"x" * 4096, 0o644, 0)
     assert str(caught.value) == "/dev/full: cannot write: No space left on device"
 
@@ -1464,7 +1464,7 @@ def test_bytes_that_do_not_hash_as_promised_are_refused(tmp_path: Path) -> None:
         read_deb(str(good), "0" * 64)
     bad = tmp_path / "bad.deb"
     bad.write_bytes(b"!<arch>\ngarbage")
-    with pytest.raises(DigestMismatch):
+    with pytest.raises(DigestMismatch, match=r"bad.deb: sha256 [0-9a-f]{64}, but apt's index"):
         read_deb(str(bad), "0" * 64)
     import hashlib
     assert read_deb(str(good), hashlib.sha256(good.read_bytes()).hexdigest()).roms

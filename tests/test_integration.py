@@ -291,6 +291,7 @@ def test_autopkgtest_of_the_built_package_passes(built: Path) -> None:
     assert "command1             PASS" in result.stdout
 
 
+@pytest.mark.slow
 def test_piuparts_installs_and_purges_the_built_package(built: Path) -> None:
     """Debian's piuparts in a minimal bookworm root (cached, tests/roots.py): install, remove,
     purge, and no file left behind or touched outside the package. No --ignore is needed. The

@@ -55,6 +55,7 @@ def sid_root() -> Root:
     return ensure_root(RootSpec("sid", ("lintian", "debhelper"), variant="buildd"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("origin", ORIGINS)
 def test_unstable_package_is_clean_under_sids_lintian(sid_root: Root, origin: str, tmp_path: Path,
                                                       request: pytest.FixtureRequest) -> None:
