@@ -44,18 +44,9 @@ def copy_source(build: toolpkg.Build, target: Path) -> Path:
     return target / toolpkg.DSC
 
 
-def passed_tests(log: str) -> int:
-    """How many tests the build-time pytest run passed; 0 if it did not run or anything failed."""
-    summary = re.findall(r"^=+ (.*) in [\d.]+s =+$", log, re.MULTILINE)
-    if len(summary) != 1 or re.search(r"failed|error", summary[0]):
-        return 0
-    match = re.search(r"(\d+) passed", summary[0])
-    return int(match.group(1)) if match else 0
-
-
 @pytest.mark.slow
 def test_package_holds_the_tool_its_pages_and_relations(tool_build: toolpkg.Build) -> None:
-    assert passed_tests(tool_build.log) > 100, tool_build.log[-3000:]  # the unit tests ran
+    assert toolpkg.passed_tests(tool_build.log) > 100, tool_build.log[-3000:]  # the unit tests ran
     deb = DebFile(str(tool_build.parent / toolpkg.DEB))
     control = deb.debcontrol()
     names = {str(name).removeprefix("./") for name in deb.data}
@@ -148,7 +139,7 @@ def test_nocheck_builds_in_sbuild_without_the_test_dependencies(tool_build: tool
     for package in ("python3-pytest", "python3-hypothesis", "python3-debian", "python3-jinja2",
                     "zstd"):
         assert f" {package}_" not in f" {installed.group(1)}", package
-    assert "-m pytest" not in log and passed_tests(log) == 0
+    assert "-m pytest" not in log and toolpkg.passed_tests(log) == 0
     assert (tmp_path / toolpkg.DEB).read_bytes() == (tool_build.parent / toolpkg.DEB).read_bytes()
 
 
@@ -176,7 +167,7 @@ def test_sbuild_in_a_clean_bookworm_chroot(tool_build: toolpkg.Build, sbuild_chr
     print(f"\nsbuild of ipxe-compat (bookworm, unshare): {time.monotonic() - start:.1f} s")
     (log,) = tmp_path.glob(f"ipxe-compat_{__version__}_amd64-*.build")
     assert result.returncode == 0, explain(result) + log.read_text()[-5000:]
-    assert passed_tests(log.read_text()) > 100
+    assert toolpkg.passed_tests(log.read_text()) > 100
     assert (tmp_path / toolpkg.DEB).read_bytes() == (tool_build.parent / toolpkg.DEB).read_bytes()
 
 
@@ -200,7 +191,7 @@ def test_builds_with_trixie_packages(tool_build: toolpkg.Build, tmp_path: Path) 
     print(f"\ndpkg-buildpackage of ipxe-compat in trixie: {time.monotonic() - start:.1f} s")
     log = result.stdout + result.stderr
     assert result.returncode == 0, explain(result)
-    assert "python3.13" in log and passed_tests(log) > 100
+    assert "python3.13" in log and toolpkg.passed_tests(log) > 100
     deb = DebFile(str(tmp_path / toolpkg.DEB))
     control = deb.debcontrol()
     names = {str(name).removeprefix("./") for name in deb.data}
@@ -248,7 +239,7 @@ def test_autopkgtest_in_a_fresh_bookworm_testbed(tool_build: toolpkg.Build,
     assert results == {"unit": "PASS", "manpages-completion": "PASS", "generate-build": "PASS"}
     unit = (tmp_path / "out/unit-stdout").read_text()
     assert "ipxe_compat from /usr/lib/python3/dist-packages/ipxe_compat/__init__.py" in unit
-    assert passed_tests(unit) > 100
+    assert toolpkg.passed_tests(unit) > 100
     assert (
         "ok: bash completes the commands"
         in (tmp_path / "out/manpages-completion-stdout").read_text()
