@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import factory
+from tests.cli_run import run_cli
 
 ENV = {"DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
        "SOURCE_DATE_EPOCH": "1700000000"}
@@ -20,14 +21,7 @@ def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("DEBFULLNAME", "DEBEMAIL")}
-    return subprocess.run(
-        [sys.executable, "-m", "ipxe_compat", *args],
-        cwd=cwd,
-        text=True,
-        check=False,
-        capture_output=True,
-        env={**base, **(ENV if env is None else env)},
-    )
+    return run_cli(args, cwd, {**base, **(ENV if env is None else env)})
 
 
 def assert_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
