@@ -34,8 +34,8 @@ REPO = Path(__file__).resolve().parent.parent
 ENV = {"DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
        "SOURCE_DATE_EPOCH": "1700000000"}
 TREE = "ipxe-qemu-256k-compat-1.0.0+git-20190125.36a4c85"
-DEB = "ipxe-qemu-256k-compat-efi-roms_1.0.0+git-20190125.36a4c85-1_all.deb"
-DSC = "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1.dsc"
+DEB = "ipxe-qemu-256k-compat-efi-roms_1.0.0+git-20190125.36a4c85-1+deb12u1_all.deb"
+DSC = "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1+deb12u1.dsc"
 
 
 def sh(*argv: str | Path, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -61,11 +61,11 @@ def built(bookworm_deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_source_package_files(built: Path) -> None:
     names = sorted(p.name for p in built.iterdir())
     for expected in (DSC, DEB, "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85.orig.tar.xz",
-                     "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1.debian.tar.xz",
-                     "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1_source.changes"):
+                     "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1+deb12u1.debian.tar.xz",
+                     "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1+deb12u1_source.changes"):
         assert expected in names
     changes = (
-        built / "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1_source.changes"
+        built / "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1+deb12u1_source.changes"
     ).read_text()
     assert "Architecture: source\n" in changes
 
