@@ -60,6 +60,7 @@ def test_package_holds_the_tool_its_pages_and_relations(tool_build: toolpkg.Buil
     assert f"ipxe-compat:Recommends={control['Recommends']}\n" == substvars()
     expected = {"usr/bin/ipxe-compat", "usr/share/bash-completion/completions/ipxe-compat",
                 "usr/share/doc/ipxe-compat/README.md.gz",
+                "usr/share/doc/ipxe-compat/docs/cli.md.gz",
                 "usr/lib/python3/dist-packages/ipxe_compat/cli/__init__.py",
                 "usr/lib/python3/dist-packages/ipxe_compat/templates/debian/control.j2",
                 "usr/lib/python3/dist-packages/ipxe_compat/debian_skel/debian/verify-roms",

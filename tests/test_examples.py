@@ -98,3 +98,59 @@ def test_generate_help_example_builds_on_debian_12(tmp_path: Path) -> None:
     inspected = run(["sh", "-ec", inspect_line], cwd=tmp_path, env=MAINTAINER_ENV)
     assert "efi-virtio.rom: 249344 bytes" in inspected.stdout
     assert deb.stat().st_size > 0
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_blocks(section: str, kind: str) -> list[str]:
+    """The ```KIND blocks of README's section ``## SECTION...``, in order."""
+    part = README.read_text().split(f"\n## {section}", 1)[1].split("\n## ", 1)[0]
+    blocks: list[tuple[str, list[str]]] = []
+    inside = False
+    for line in part.splitlines():
+        if line.startswith("```"):
+            if not inside:
+                blocks.append((line[3:], []))
+            inside = not inside
+        elif inside:
+            blocks[-1][1].append(line)
+    return ["\n".join(lines) + "\n" for fence, lines in blocks if fence == kind]
+
+
+@pytest.mark.integration
+def test_readme_examples_run_as_printed_on_debian_12(tmp_path: Path) -> None:
+    """The maintainer's example, then the host admin's verify-migration, in an empty directory
+    of this Debian 12 machine; what README says they print, they print."""
+    require_tool("apt-get", "dpkg-buildpackage", "dh", "fakeroot", "qemu-system-x86_64")
+    (maintainer,) = readme_blocks("The maintainer", "sh")
+    lines = maintainer.strip().splitlines()
+    # one shell, as a user types them; a marker after each line parts their outputs
+    shell = "set -e\n" + "".join(f"{line}\necho '--- next'\n" for line in lines)
+    printed = run(["sh", "-c", shell], cwd=tmp_path, env=MAINTAINER_ENV).stdout
+    *_, check, config, _ = printed.split("--- next\n")
+    text = README.read_text()
+    deb = re.search(r"`(build/ipxe-qemu-256k-compat-efi-roms_\S+_all\.deb)` installs", text)
+    assert deb is not None and (tmp_path / deb[1]).exists()
+    assert "8 ROMs: 8 ok" in check and "8 ROMs: 8 ok" in text
+    (flags,) = [block for block in readme_blocks("The maintainer", "") if "-global" in block]
+    assert [line for line in flags.splitlines() if line != "..."] == [
+        line for line in config.splitlines() if line in flags.splitlines()]
+    (verify,) = readme_blocks("The host admin", "sh")
+    migrated = run(["sh", "-ec", verify], cwd=tmp_path, env=MAINTAINER_ENV).stdout
+    (report,) = [block for block in readme_blocks("The host admin", "") if "DEVICE" in block]
+    for line in report.splitlines():
+        if line != "...":
+            assert line in migrated.splitlines(), (line, migrated)
+
+
+def test_readme_guard_is_the_one_proven_in_sbuild() -> None:
+    """README's debian/rules lines are tests/data/ipxe-like's (built in sbuild by
+    tests/test_build_guard.py), at ipxe-qemu's install path."""
+    (snippet,) = readme_blocks("The archive's build", "make")
+    shown = [line.strip() for line in snippet.splitlines() if "ipxe-compat check" in line]
+    rules = (Path(__file__).parent / "data" / "ipxe-like" / "debian" / "rules").read_text()
+    proven = [line.strip().replace("debian/ipxe-like-qemu/usr/lib/ipxe/qemu",
+                                   "debian/ipxe-qemu/usr/share/qemu")
+              for line in rules.splitlines() if "ipxe-compat check" in line]
+    assert shown == proven and len(shown) == 2

@@ -70,10 +70,11 @@ def test_source_package_files(built: Path) -> None:
     assert "Architecture: source\n" in changes
 
 
-def test_orig_tarball_is_the_one_readme_promises(built: Path) -> None:
-    """README names the orig tarball's sha256 for bookworm's package "in every run"."""
+def test_orig_tarball_is_the_one_the_docs_promise(built: Path) -> None:
+    """docs/generated-package.md names the orig tarball's sha256 of bookworm's package, "in every
+    run"."""
     promised = re.search(r"On the real bookworm\s+package it is `([0-9a-f]{64})`",
-                         (REPO / "README.md").read_text())
+                         (REPO / "docs" / "generated-package.md").read_text())
     assert promised is not None
     orig = built / "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85.orig.tar.xz"
     assert hashlib.sha256(orig.read_bytes()).hexdigest() == promised[1]
