@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -40,6 +41,17 @@ def require_root(why: str) -> None:
     """Skip when not root locally; under CI=true (which runs as root) it is a failure."""
     if os.geteuid() != 0:
         _cannot(f"needs root: {why}")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own tmp_path plugin reads the option
+def pytest_configure(config: pytest.Config) -> None:
+    """With pytest-xdist (-n), a short base directory for tmp_path: the workers' own add
+    ``popen-gwN/`` to pytest's ``/tmp/pytest-of-USER/pytest-N/``, and a QEMU socket in a test's
+    directory then passes the 107 bytes a unix socket path may have ("AF_UNIX path too long")."""
+    if (getattr(config.option, "numprocesses", None) and not config.option.basetemp
+            and "PYTEST_XDIST_WORKER" not in os.environ):
+        config.option.basetemp = tempfile.mkdtemp(prefix="pytest-")
+        config.add_cleanup(lambda: shutil.rmtree(config.option.basetemp, ignore_errors=True))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

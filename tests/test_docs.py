@@ -63,6 +63,7 @@ def sources() -> list[Path]:
             if (REPO / name).is_file()]
 
 
+@pytest.mark.lint  # git's list of the source tree's files
 def test_every_cited_path_is_in_the_repository() -> None:
     """README, docs/ and comments cite only files of the repository (nothing outside it)."""
     missing = {}
@@ -78,6 +79,7 @@ def test_every_cited_path_is_in_the_repository() -> None:
     assert missing == {}
 
 
+@pytest.mark.lint  # git's list of the source tree's files
 def test_nothing_cites_the_sessions_shared_notes() -> None:
     """The project's own contract and background live in docs/: no reference leads outside."""
     outside = re.compile(r"\.\./shared|shared/docs|the seed's")

@@ -5,6 +5,7 @@ Debian 12 to run."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -154,3 +155,29 @@ def test_readme_guard_is_the_one_proven_in_sbuild() -> None:
                                    "debian/ipxe-qemu/usr/share/qemu")
               for line in rules.splitlines() if "ipxe-compat check" in line]
     assert shown == proven and len(shown) == 2
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_qemu_config_and_verify_migration_help_examples_run_as_printed(
+        bookworm_deb: Path, compat_deb: Path, tmp_path: Path) -> None:
+    """In a directory holding the old ipxe-qemu .deb, the compat .deb and trixie's QEMU source
+    (as `apt-get source qemu` leaves it): every example that names no other root runs as printed.
+    Those with `chroot /srv/trixie` need a root that sees $TMPDIR (docs/cli.md, "QEMU commands
+    anywhere")."""
+    require_tool("qemu-system-x86_64", "dpkg-source", "quilt")
+    from tests.qemu_build import TRIXIE_QEMU, fetch_source
+    shutil.copy(bookworm_deb, tmp_path)
+    shutil.copy(compat_deb, tmp_path)
+    run(["dpkg-source", "--no-check", "-x", fetch_source(), "qemu-10.0.13+ds"], cwd=tmp_path)
+    assert TRIXIE_QEMU.endswith("10.0.13+ds-0+deb13u1")
+    examples = [line for command in ("qemu-config", "verify-migration")
+                for line in help_examples(command) if "/srv/" not in line]
+    assert len(examples) == 4, examples
+    for example in examples:
+        run(["sh", "-ec", " ".join(example.split())], cwd=tmp_path, env=MAINTAINER_ENV)
+    patch = (tmp_path / "256k-compat-roms.patch").read_text()
+    assert '{ "virtio-net-pci-base", "romfile", "256k-efi-virtio.rom" },' in patch
+    assert (tmp_path / "control.diff").read_text().startswith("--- a/debian/control")
+    assert "-global virtio-net-pci-base.romfile=256k-efi-virtio.rom" in (
+        tmp_path / "compat.args").read_text()
