@@ -21,7 +21,7 @@ from functools import cached_property
 from ..core.compat import MAX_ROM_FILE
 from ..core.names import rom_name
 from ..core.rom import not_empty
-from ..errors import SourceError, UsageError
+from ..errors import SourceError, UsageError, shown
 from .files import read_regular_file
 
 __all__ = ["Origin", "RomFile", "RomSet", "read_source", "read_sources"]
@@ -111,7 +111,7 @@ def read_sources(specs: Iterable[str]) -> RomSet:
             other = merged.get(rom.name)
             if other is not None and other.data != rom.data:
                 raise SourceError(
-                    f"{rom.name} differs from the one in {other.origin.spec}: "
+                    f"{rom.name} differs from the one in {shown(other.origin.spec)}: "
                     "give one of the two sources, or select with --roms",
                     path=spec,
                 )
