@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from debian.deb822 import Deb822
 
-from ..core.compat import MAX_ROM_FILE
+from ..core.compat import MAX_KEPT, MAX_ROM_FILE, MAX_ROMS
 from ..errors import CorruptError, DebFormatError, SourceError, shown
 from .ar import MAX_DEB_FILE, ArMember, HashingReader, ar_members
 from .compress import (
@@ -43,10 +43,6 @@ MAX_MEMBER = MAX_ROM_FILE
 MAX_CONTROL = 1 << 20
 #: A copyright file: Debian's largest are a few hundred KB.
 MAX_COPYRIGHT = 4 << 20
-#: ``*.rom`` files kept from one package: ipxe-qemu has 16 (plus links to them).
-MAX_ROMS = 256
-#: Bytes kept from one package (ROMs, copyrights, symlink names): ipxe-qemu needs about 4 MB.
-MAX_KEPT = 64 << 20
 _MAX_SYMLINK_HOPS = 40
 
 
