@@ -1,9 +1,10 @@
 """libvirt's Python binding, loaded only by the commands that talk to libvirt.
 
 ``python3-libvirt`` in Debian, ``libvirt-python`` on PyPI (it builds against libvirt-dev with
-pkg-config; core/tools.py names both, and the Debian package Recommends the first). Missing, it is a usage problem of this machine (exit 2) that names the package, not
-a traceback. libvirt prints every error to stderr by default; the errors reach the user once,
-through the exceptions this package raises.
+pkg-config; core/tools.py names both, and the Debian package Recommends the first). Missing, it
+is a usage problem of this machine (exit 2) that names the package, not a traceback. libvirt
+prints every error to stderr by default; here the errors reach the user once, through the
+exceptions this package raises.
 """
 
 from __future__ import annotations
