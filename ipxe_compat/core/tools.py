@@ -2,10 +2,10 @@
 
 One list (and one of Python bindings, :data:`MODULES`) serves both the hint a user reads when a
 program is missing (``apt-get install zstd``) and the Debian package's Recommends, which
-debian/rules takes from :func:`substvars` (as diffoscope's ``--list-tools=debian`` does). Every place that runs a program asks for its hint
-or package first, and a program missing from the list is a KeyError there, so a new tool cannot
-be used without also reaching the package's Recommends (tests/test_external_tools.py runs each
-place).
+debian/rules takes from :func:`substvars` (as diffoscope's ``--list-tools=debian`` does). Every
+place that runs a program asks for its hint or package first, and a program missing from the
+list is a KeyError there, so a new tool cannot be used without also reaching the package's
+Recommends (tests/test_external_tools.py runs each place).
 """
 
 from __future__ import annotations
