@@ -236,6 +236,9 @@ def test_no_twin_outlives_an_interrupted_preflight(
         if sig == signal.SIGINT:
             assert proc.returncode == 130, err
             assert err.strip().endswith("ipxe-compat: error: interrupted"), err
-        time.sleep(0.5)  # a killed client: libvirt destroys its AUTODESTROY twins on hang-up
-        assert _twins(destination) == []
-        assert _twins(source) == []
+        if sig == signal.SIGKILL:  # libvirt destroys a killed client's AUTODESTROY twins
+            deadline = time.monotonic() + 10  # when it sees the connection close
+            while _twins(destination) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        assert _twins(destination) == [], sig
+        assert _twins(source) == [], sig
