@@ -26,9 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.libvirt_session import RootLibvirt, domain_xml  # noqa: E402
-from tests.roots import RootSpec, ensure_root  # noqa: E402
-from tests.test_preflight import GROW_EFI_VIRTIO, LIBVIRT  # noqa: E402
+from tests.libvirt_session import RootLibvirt, domain_xml
+from tests.roots import RootSpec, ensure_root
+from tests.test_preflight import GROW_EFI_VIRTIO, LIBVIRT
 
 MODELS = ["virtio", "e1000", "rtl8139", "e1000e", "virtio", "pcnet"]
 
@@ -85,7 +85,8 @@ def main() -> None:
                     times.append(time.monotonic() - start)
                     summary = json.loads(run.stdout)["summary"]
                 label = f"-j {jobs}" if jobs else "-j default"
-                print(f"preflight {args.n} guests {label:11} median {statistics.median(times):6.2f} s"
+                median = statistics.median(times)
+                print(f"preflight {args.n} guests {label:11} median {median:6.2f} s"
                       f"  ({', '.join(f'{t:.2f}' for t in times)})  {summary}")
     finally:
         shutil.rmtree(top, ignore_errors=True)
