@@ -72,8 +72,8 @@ def main() -> None:
                 path.write_text(domain_xml(name, machine, nics).replace(
                     "</type>\n  </os>", "</type>\n    <boot dev='hd'/>\n  </os>"))
                 source.virsh("create", str(path))
-            print(f"{args.n} running guests: {source.virsh('version').stdout.splitlines()[-1]}"
-                  f" -> {target.virsh('version').stdout.splitlines()[-1]}")
+            print(f"{args.n} running guests: {source.virsh('version').stdout.strip().splitlines()[-1]}"
+                  f" -> {target.virsh('version').stdout.strip().splitlines()[-1]}")
             for jobs in args.jobs:
                 times = []
                 for _ in range(args.rounds):
