@@ -72,8 +72,8 @@ def main() -> None:
                 path.write_text(domain_xml(name, machine, nics).replace(
                     "</type>\n  </os>", "</type>\n    <boot dev='hd'/>\n  </os>"))
                 source.virsh("create", str(path))
-            print(f"{args.n} running guests: {source.virsh('version').stdout.strip().splitlines()[-1]}"
-                  f" -> {target.virsh('version').stdout.strip().splitlines()[-1]}")
+            ends = [h.virsh("version").stdout.strip().splitlines()[-1] for h in (source, target)]
+            print(f"{args.n} running guests: {ends[0]} -> {ends[1]}")
             for jobs in args.jobs:
                 times = []
                 for _ in range(args.rounds):
