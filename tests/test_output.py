@@ -27,7 +27,7 @@ def test_block_outputs_are_moved_into_place(tmp_path: Path) -> None:
 @pytest.mark.parametrize("how", ["exception", "sigterm", "sigint", "sighup"])
 def test_an_interrupted_block_leaves_nothing(tmp_path: Path, how: str) -> None:
     (tmp_path / "existing").write_text("mine\n")
-    with pytest.raises((RuntimeError, Interrupted), match="disk full|signal"), \
+    with pytest.raises((RuntimeError, Interrupted), match=r"disk full|signal"), \
             publish(tmp_path, ["existing", "tree"], force=True) as (stage, _):  # noqa: PT012
         (stage / "tree").mkdir()
         (stage / "tree" / "half").write_bytes(b"half written")

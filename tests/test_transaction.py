@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,21 +84,22 @@ BEFORE_SWAP = STEPS[:STEPS.index("journal")]
 
 
 @pytest.fixture
-def fault_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, Callable[[], None]],
-                                                                    None]]:
+def fault_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, Callable[[], None]], None]:
+    """``fault_at(step, action)``: ``action`` runs when the transaction reaches ``step``."""
     def arm(step: str, action: Callable[[], None]) -> None:
         def hook(name: str) -> None:
             if name == step:
                 action()
         monkeypatch.setattr(output, "_fault", hook)
-    yield arm
+    return arm
 
 
 def test_the_steps_are_the_documented_ones() -> None:
-    assert STEPS == ["made outdir", "locked", "made staging", "written", "journal",
-                     *(f"aside {n}{d}" for n in sorted(NAMES) for d in ("", " done")),
-                     *(f"in {n}{d}" for n in sorted(NAMES) for d in ("", " done")),
-                     "committed", "cleaned"]
+    documented = ["made outdir", "locked", "made staging", "written", "journal",
+                  *(f"aside {n}{d}" for n in sorted(NAMES) for d in ("", " done")),
+                  *(f"in {n}{d}" for n in sorted(NAMES) for d in ("", " done")),
+                  "committed", "cleaned"]
+    assert documented == STEPS
     doc = output.__doc__ or ""
     assert all(f"``{step.split()[0]}" in doc for step in STEPS), "the docstring names each step"
 
