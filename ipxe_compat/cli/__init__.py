@@ -95,7 +95,8 @@ def cli(debug: bool) -> None:
 
     Exit status: 0 success, 1 a problem was found (invalid or oversized ROM),
     2 bad usage or unusable input, 3 an internal error (a bug: --debug shows its traceback),
-    130 interrupted.
+    4 (generate) the output is complete but something could not be removed, 5 (generate) the
+    previous output could not be put back (the next run restores it), 130 interrupted.
     """
     global _debug  # noqa: PLW0603 (main() reads it after click has returned or raised)
     _debug = debug

@@ -22,7 +22,7 @@ from ..core.compat import MAX_KEPT, MAX_ROM_FILE, MAX_ROMS
 from ..core.names import rom_name
 from ..core.rom import not_empty
 from ..errors import SourceError, UsageError, shown
-from .files import read_regular_file
+from .files import open_regular
 
 __all__ = ["Origin", "RomFile", "RomSet", "read_source", "read_sources"]
 
@@ -262,8 +262,19 @@ def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
 
 
 def _read_rom_file(path: str, origin: Origin, budget: _Budget) -> RomFile:
-    data, info = read_regular_file(path, min(MAX_ROM_FILE, max(budget.bytes, 0)), "an option ROM")
-    budget.take(len(data), path)
+    """One ROM file: refused by its size (a ROM's limit, then the set's budget) before it is
+    read, and read no further than that size."""
+    try:
+        with open_regular(path) as (handle, info):
+            if info.st_size > MAX_ROM_FILE:
+                raise SourceError(f"larger than {MAX_ROM_FILE} bytes: too large for an option ROM",
+                                  path=path)
+            budget.take(info.st_size, path)
+            data = handle.read(info.st_size + 1)
+    except OSError as error:
+        raise SourceError(f"cannot read: {error.strerror}", path=path) from error
+    if len(data) != info.st_size:
+        raise SourceError("changed while it was read", path=path)
     not_empty(data, path)
     name = rom_name(os.path.basename(path), path)
     # the path is recorded by name only, so the output does not depend on where the input lay
