@@ -397,3 +397,117 @@ def test_a_mount_point_inside_the_old_tree_is_never_crossed(
             in result.stderr)
     assert (precious / "file").read_text() == "keep\n"
     assert sorted(p.name for p in out.iterdir()) == [GEN_TREE, GEN_ORIG]
+
+
+# --- every step of a --force --build-source run, through the command line -----------------------
+
+DRIVER = """
+import os, signal, sys
+from ipxe_compat.package import output
+step, signum = sys.argv[1], int(sys.argv[2])
+def hook(name):
+    if name == step:
+        os.kill(os.getpid(), signum)
+output._fault = hook
+from ipxe_compat.cli import main
+main(sys.argv[3:])
+"""
+#: A dpkg-source that does its work, then signals ipxe-compat (its supervisor's parent) and
+#: hangs: a signal that lands while a tool runs.
+SIGNALLING_DPKG_SOURCE = """#!/bin/sh
+{real} "$@" || exit $?
+kill -{signal} "$(ps -o ppid= -p "$PPID" | tr -d ' ')"
+exec sh -c 'sleep 300' {token}
+"""
+
+
+def _consistent(out: Path) -> str:
+    """``old`` or ``new`` (by the changelog date) when OUTDIR holds the five outputs of one run,
+    each checksum in the .changes and .dsc matching the file beside it, and nothing else."""
+    import hashlib
+    entries = sorted(p.name for p in out.iterdir())
+    if len(entries) != 5 or any(name.startswith(".") for name in entries):
+        return f"mixed: {entries}"
+    for listing in [*out.glob("*.changes"), *out.glob("*.dsc")]:
+        text = listing.read_text()
+        sums = text.split("Checksums-Sha256:\n", 1)[1].split("\n")
+        for line in sums:
+            if not line.startswith(" "):
+                break
+            digest, _, name = line.split()
+            if hashlib.sha256((out / name).read_bytes()).hexdigest() != digest:
+                return f"mixed: {listing.name} does not match {name}"
+    changelog = next(out.glob("*/debian/changelog")).read_text()
+    changes_date = next(out.glob("*.changes")).read_text().split("\nDate: ", 1)[1].split("\n")[0]
+    if changes_date not in changelog:
+        return "mixed: the .changes is of another run than the tree"
+    return "new" if "2027" in changes_date else "old"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL],
+                         ids=["TERM", "INT", "KILL"])
+def test_a_signal_at_every_step_of_a_forced_build_source_run(tmp_path: Path, signum: int) -> None:
+    """Issue 18's "done when": a SIGTERM, SIGINT or SIGKILL at every step of a --force
+    --build-source run leaves the complete old output or the complete new one, and after the
+    next run nothing else; no process outlives ipxe-compat."""
+    require_tool("dpkg-source", "dpkg-genchanges")
+    args = [*_sources(tmp_path), "--build-source", "--distribution", "bookworm"]
+    out = tmp_path / "out"
+    token = _token()
+    real = subprocess.run(["sh", "-c", "command -v dpkg-source"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dpkg-source").write_text(SIGNALLING_DPKG_SOURCE.format(
+        real=real, signal=signum, token=token))
+    (bin_dir / "dpkg-source").chmod(0o755)
+    recorded = tmp_path / "steps"
+    record = DRIVER.replace("    if name == step:\n        os.kill(os.getpid(), signum)",
+                            f"    open({str(recorded)!r}, 'a').write(name + chr(10))")
+    assert record != DRIVER
+    first = ipxe_compat("generate", *args, "-o", out, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    listed = subprocess.run([sys.executable, "-c", record, "-", "0", "generate", *args, "-o",
+                             str(out), "--force"], cwd=tmp_path, env=ENV, capture_output=True,
+                            text=True, check=False)
+    assert listed.returncode == 0, listed.stderr
+    steps = recorded.read_text().split("\n")[:-1]
+    assert len(steps) == 27  # 5 outputs: 4 + 2 x 10 + 3
+    swap = steps.index("journal")
+    for index, step in enumerate(["dpkg-source", *steps]):
+        subprocess.run([sys.executable, "-m", "ipxe_compat", "generate", *args, "-o", str(out),
+                        "--force"], cwd=tmp_path, env=ENV, check=True, capture_output=True)
+        env = {**ENV, "PATH": f"{bin_dir}:{ENV['PATH']}"} if step == "dpkg-source" else ENV
+        run = subprocess.run([sys.executable, "-c", DRIVER, step, str(int(signum)), "generate",
+                              *args, "-o", str(out), "--force", "--date", "@1800000000"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+                             timeout=120)
+        # a signal that lands once the swap began waits for it ("dpkg-source" is index 0, so
+        # steps[i] is index i + 1); a SIGKILL is put right by the next run: the new output only
+        # if all of it was in
+        completes = index > swap if signum != signal.SIGKILL else step in steps[-3:]
+        where = f"{signal.Signals(signum).name} at {step}: {run.stderr}"
+        if signum == signal.SIGKILL:
+            assert run.returncode == -signal.SIGKILL, where
+            assert left(token) == [], where  # the hanging dpkg-source went with its group
+            after = ipxe_compat("generate", *args, "-o", out, cwd=tmp_path)  # the next run
+            assert after.returncode == 2 and "use --force" in after.stderr, where
+        elif completes:
+            assert (run.returncode, run.stderr) == (0, ""), where
+        else:
+            assert (run.returncode, run.stderr) == (
+                130, "ipxe-compat: error: interrupted\n"), where
+            assert left(token) == [], where
+        assert _consistent(out) == ("new" if completes else "old"), where
+
+
+def _token() -> str:
+    import uuid
+    return f"ipxe-compat-test-{uuid.uuid4().hex[:12]}"
+
+
+def left(token: str, wait: float = 2.0) -> list[str]:
+    from tests.test_children import left as processes
+    return processes(token, wait)
