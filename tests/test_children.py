@@ -26,7 +26,8 @@ from tests.conftest import require_tool
 
 
 def _token() -> str:
-    return f"ipxe-compat-test-{uuid.uuid4().hex[:12]}"
+    """Digits no other process has in its command line: ``sleep 300.TOKEN`` sleeps 300 s."""
+    return str(uuid.uuid4().int)[:15]
 
 
 def left(token: str, wait: float = 2.0) -> list[str]:
@@ -42,9 +43,9 @@ def left(token: str, wait: float = 2.0) -> list[str]:
         time.sleep(0.05)
 
 
-def sleeper(token: str, seconds: int = 300) -> str:
-    """A shell command line that sleeps, findable by ``token``."""
-    return f"sh -c 'sleep {seconds}' {token}"
+def sleeper(token: str) -> str:
+    """A command line that sleeps, findable by ``token`` (a process of its own, not a shell)."""
+    return f"sleep 300.{token}"
 
 
 def test_a_background_child_holding_stdout_is_not_waited_for() -> None:
@@ -127,8 +128,8 @@ FAKE_QEMU = """#!/bin/sh
 # TOKEN
 if [ "$2" = help ]; then
     case "$FAKE" in
-        background) (sh -c 'sleep 300' TOKEN &) ;;
-        hang) sh -c 'sleep 300' TOKEN & sh -c 'sleep 300' TOKEN ;;
+        background) (sleep 300.TOKEN &) ;;
+        hang) sleep 300.TOKEN & sleep 300.TOKEN ;;
     esac
     printf 'Network devices:\\nname "virtio-net-pci", bus PCI\\n\\n'
     exit 0

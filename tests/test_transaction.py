@@ -417,7 +417,7 @@ main(sys.argv[3:])
 SIGNALLING_DPKG_SOURCE = """#!/bin/sh
 {real} "$@" || exit $?
 kill -{signal} "$(ps -o ppid= -p "$PPID" | tr -d ' ')"
-exec sh -c 'sleep 300' {token}
+exec sleep 300.{token}
 """
 
 
@@ -504,8 +504,8 @@ def test_a_signal_at_every_step_of_a_forced_build_source_run(tmp_path: Path, sig
 
 
 def _token() -> str:
-    import uuid
-    return f"ipxe-compat-test-{uuid.uuid4().hex[:12]}"
+    from tests.test_children import _token as token
+    return token()
 
 
 def left(token: str, wait: float = 2.0) -> list[str]:
