@@ -4,7 +4,7 @@ signal and when ipxe-compat itself is killed; nothing waits for end-of-file on a
 grandchild holds.
 
 Each test gives the processes it starts a token of its own in their command line and asserts,
-with pgrep, that none is left.
+from /proc, that none is left.
 """
 
 from __future__ import annotations
@@ -30,14 +30,27 @@ def _token() -> str:
     return str(uuid.uuid4().int)[:15]
 
 
+def _command_lines() -> dict[int, str]:
+    """Every live process's command line, from /proc (zombies have none: they are ended)."""
+    lines = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                raw = (entry / "cmdline").read_bytes()
+            except OSError:  # gone meanwhile
+                continue
+            if raw:
+                lines[int(entry.name)] = raw.replace(b"\0", b" ").decode(errors="replace")
+    return lines
+
+
 def left(token: str, wait: float = 2.0) -> list[str]:
     """The processes whose command line holds ``token``, once the kernel has had ``wait``
     seconds to end those being killed."""
     deadline = time.monotonic() + wait
     while True:
-        found = subprocess.run(["pgrep", "-a", "-f", token], capture_output=True, text=True,
-                               check=False).stdout.splitlines()
-        found = [line for line in found if "pgrep" not in line]
+        found = [f"{pid} {line}" for pid, line in _command_lines().items()
+                 if token in line and pid != os.getpid()]
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.05)
