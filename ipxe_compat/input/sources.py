@@ -9,6 +9,7 @@ verified .deb by :mod:`.apt` first, then read as any .deb.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -122,8 +123,16 @@ class _Budget:
 def read_sources(specs: Iterable[str]) -> RomSet:
     """Read every source; the same ROM name from two sources must have the same bytes. The .rom
     files given one by one are one set, under one budget."""
+    specs = list(specs)
     merged: dict[str, RomFile] = {}
     origins: list[Origin] = []
+    before = _Budget("the .rom files given")
+    for spec in specs:  # all of them sized before one is read, as a directory's are
+        if spec.endswith(".rom") and not spec.startswith("apt:"):
+            with contextlib.suppress(OSError):  # read_source names what cannot be read
+                info = os.stat(spec)
+                if stat.S_ISREG(info.st_mode):
+                    before.take(info.st_size, spec)
     files = _Budget("the .rom files given")
     for spec in specs:
         origin, roms = read_source(spec, files)

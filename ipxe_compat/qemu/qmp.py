@@ -245,8 +245,9 @@ class Qemu:
         if child is None:
             return
         if self._connected and child.exited() is None:
-            with contextlib.suppress(QmpError):
-                self._send({"execute": "quit"})
+            self.timeout = min(self.timeout, QUIT_GRACE)
+            with contextlib.suppress(QmpError):  # it may close the channel before it answers
+                self.command("quit")  # answered: QEMU acts on it (it drops what a hangup cuts)
                 child.exited(QUIT_GRACE)
         self._connected = False
         self.channel.close()
