@@ -244,13 +244,16 @@ class Qemu:
         child = self.child
         if child is None:
             return
+        quitting = False
         if self._connected and child.exited() is None:
             self.timeout = min(self.timeout, QUIT_GRACE)
             with contextlib.suppress(QmpError):  # it may close the channel before it answers
-                self.command("quit")  # answered: QEMU acts on it (it drops what a hangup cuts)
-                child.exited(QUIT_GRACE)
+                self.command("quit")  # answered, so taken: QEMU drops what a hangup cuts short
+                quitting = True
         self._connected = False
         self.channel.close()
+        if quitting:
+            child.exited(QUIT_GRACE)
         child.kill(grace=QUIT_GRACE)
         if self._stderr is not None:
             self._stderr.stop()
