@@ -226,10 +226,10 @@ def publish(outdir: Path, names: Sequence[str], force: bool,
         report = Published()
         created = _make_dirs(real, outdir)
         lock: int | None = None
-        contended = False
+        waited: list[bool] = []  # set as soon as another run holds the lock
         try:
             _fault("made outdir")
-            lock, contended = _lock(real, outdir, notify)
+            lock = _lock(real, outdir, notify, waited)
             with deferred_signals():
                 _recover(real, outdir, notify)
             existing = [name for name in names if os.path.lexists(real / name)]
@@ -247,8 +247,8 @@ def publish(outdir: Path, names: Sequence[str], force: bool,
                 raise
             _finish(real, stage, outdir, force, report, notify)
         except BaseException:
-            if not contended:  # only what we made, only if left empty, and only if no other
-                for directory in reversed(created):  # run could be waiting to write there
+            if not waited:  # only what we made, only if left empty, and only if no other run
+                for directory in reversed(created):  # may be about to write there
                     with contextlib.suppress(OSError):
                         directory.rmdir()
             raise
@@ -303,10 +303,9 @@ def _make_dirs(real: Path, outdir: Path) -> list[Path]:
     return missing
 
 
-def _lock(real: Path, outdir: Path, notify: Callable[[str], None]) -> tuple[int, bool]:
+def _lock(real: Path, outdir: Path, notify: Callable[[str], None], waited: list[bool]) -> int:
     """An exclusive flock on OUTDIR, waiting (interruptibly) for another run that holds one;
-    also whether one did."""
-    contended = False
+    ``waited`` gets an entry, before the wait, if one does."""
     while True:
         try:
             fd = os.open(real, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -317,13 +316,13 @@ def _lock(real: Path, outdir: Path, notify: Callable[[str], None]) -> tuple[int,
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                if not contended:
+                if not waited:
                     notify(f"waiting for another ipxe-compat writing into {shown(str(outdir))}")
-                contended = True
+                waited.append(True)
                 fcntl.flock(fd, fcntl.LOCK_EX)
             _fault("locked")
             if os.path.samestat(os.fstat(fd), os.stat(real)):
-                return fd, contended
+                return fd
         except FileNotFoundError:
             pass  # the other run made OUTDIR, failed and removed it: make it again
         except OSError as error:
