@@ -145,15 +145,15 @@ def test_a_signal_at_any_step_leaves_one_complete_output(
 KILLED = """
 import os, signal, sys
 from pathlib import Path
-sys.path.insert(0, sys.argv[3])
-from tests.test_transaction import NAMES, write_new
 from ipxe_compat.package import output
 def hook(name):
     if name == sys.argv[2]:
         os.kill(os.getpid(), signal.SIGKILL)
 output._fault = hook
-with output.publish(Path(sys.argv[1]), NAMES, force=True) as (stage, _):
-    write_new(stage)
+with output.publish(Path(sys.argv[1]), ["pkg-1.0", "pkg_1.0.orig.tar.xz"], force=True) as (s, _):
+    (s / "pkg_1.0.orig.tar.xz").write_text("new")
+    (s / "pkg-1.0" / "debian").mkdir(parents=True)
+    (s / "pkg-1.0" / "debian" / "changelog").write_text("new")
 """
 
 
@@ -161,8 +161,7 @@ with output.publish(Path(sys.argv[1]), NAMES, force=True) as (stage, _):
 def test_sigkill_at_any_step_is_put_right_by_the_next_run(tmp_path: Path, step: str) -> None:
     out = tmp_path / "out"
     make(out, "old")
-    killed = subprocess.run([sys.executable, "-c", KILLED, str(out), step,
-                             str(Path(__file__).parent.parent)], check=False,
+    killed = subprocess.run([sys.executable, "-c", KILLED, str(out), step], check=False,
                             capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     heard: list[str] = []
