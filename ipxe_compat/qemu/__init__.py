@@ -8,12 +8,21 @@ and ROM sets; ``qmp`` is the only module that starts QEMU processes.
 
 from __future__ import annotations
 
-from .config import ConfigRequest, PatchRequest, qemu_config, qemu_config_text
+from .config import (
+    ConfigRequest,
+    PatchRequest,
+    compat_package,
+    mappings,
+    qemu_config,
+    qemu_config_text,
+)
 from .discover import QemuFacts, probe_qemu
+from .libvirt_apply import Applied, CompatPaths, apply_xml, compat_paths
 from .migration import MigrationRequest, verify_migration
 from .patch import read_qemu_source
 from .qmp import find_qemu
 
-__all__ = ["ConfigRequest", "MigrationRequest", "PatchRequest", "QemuFacts", "find_qemu",
+__all__ = ["Applied", "CompatPaths", "ConfigRequest", "MigrationRequest", "PatchRequest",
+           "QemuFacts", "apply_xml", "compat_package", "compat_paths", "find_qemu", "mappings",
            "probe_qemu", "qemu_config", "qemu_config_text", "read_qemu_source",
            "verify_migration"]
