@@ -25,6 +25,7 @@ from ipxe_compat.errors import Interrupted, OutputError, OutputRestoreError
 from ipxe_compat.package import output
 from ipxe_compat.package.output import publish
 from tests import factory
+from tests.cli_run import run_cli
 from tests.conftest import _cannot, require_root, require_tool
 
 ORIG, TREE = "pkg_1.0.orig.tar.xz", "pkg-1.0"
@@ -290,6 +291,8 @@ GEN_ORIG = "ipxe-qemu-256k-compat_1.0.orig.tar.xz"
 
 def ipxe_compat(*argv: str | Path, cwd: Path,
                 prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    if not prefix:  # a process of its own, without a new interpreter (tests/cli_run.py)
+        return run_cli(argv, cwd, ENV)
     return subprocess.run([*prefix, sys.executable, "-m", "ipxe_compat", *map(str, argv)],
                           cwd=cwd, env=ENV, capture_output=True, text=True, check=False,
                           timeout=120)
