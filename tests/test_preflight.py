@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -106,11 +107,15 @@ def hosts(compat_deb: Path) -> Iterator[tuple[RootLibvirt, RootLibvirt, Path]]:
         shutil.rmtree(top, ignore_errors=True)
 
 
-def _preflight(source: RootLibvirt, destination: RootLibvirt, *args: str,
+def _preflight(source: RootLibvirt, destination: RootLibvirt | str, *args: str,
                share: Path) -> subprocess.CompletedProcess[str]:
+    """preflight from the bookworm daemon to the trixie daemon, or to a QEMU command."""
+    to = ["--to-qemu", destination] if isinstance(destination, str) else \
+        ["--to-uri", destination.uri]
     return subprocess.run([sys.executable, "-m", "ipxe_compat", "preflight", "-c", source.uri,
-                           "--to-uri", destination.uri, "--saved", str(share / "saved-q35.save"),
-                           *args], capture_output=True, text=True, check=False, timeout=300)
+                           *to, "--saved", str(share / "saved-q35.save"), *args],
+                          capture_output=True, text=True, check=False, timeout=300,
+                          env={**os.environ, "TMPDIR": str(share)})
 
 
 def _snapshot(source: RootLibvirt) -> dict[str, str]:
@@ -165,6 +170,36 @@ def test_preflight_names_the_breaking_blocks_then_ok_with_the_fix(
     assert _twins(source) == []
     assert _snapshot(source) == before
     print(f"\npreflight of {len(FLEET) + 1} guests: {seconds:.2f} s\n{plain.stdout}\n"
+          f"{fixed.stdout}")
+
+
+def test_preflight_to_a_qemu_command_judges_as_the_destinations_libvirt(
+        hosts: tuple[RootLibvirt, RootLibvirt, Path], compat_deb: Path) -> None:
+    """The destination as trixie's QEMU command (the root's prefix): the same blocks, sizes
+    and verdicts as its libvirt gives, without any libvirt on that side."""
+    source, destination, share = hosts
+    before = _snapshot(source)
+    qemu = shlex.join(destination.root.command(["qemu-system-x86_64"], [share]))
+
+    start = time.monotonic()
+    plain = _preflight(source, qemu, "--json", share=share)
+    seconds = time.monotonic() - start
+    assert plain.returncode == 1, plain.stderr
+    report = json.loads(plain.stdout)
+    assert report["destination"].startswith("QEMU 10.0."), report["destination"]
+    verdicts = {d["name"]: d for d in report["domains"]}
+    assert {n: [(b["block"], b["source"], b["destination"]) for b in d["blocks"]]
+            for n, d in verdicts.items() if d["verdict"] == "breaks"} == {
+        name: [(block, 0x40000, 0x80000) for block in blocks]
+        for name, blocks in BREAKING.items()}, plain.stdout
+    assert all(d["error"] is None for d in verdicts.values()), plain.stdout
+
+    fixed = _preflight(source, qemu, "--apply", str(compat_deb), share=share)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert fixed.stdout.count(": ok\n") == len(FLEET) + 1, fixed.stdout
+    assert _twins(source) == []
+    assert _snapshot(source) == before
+    print(f"\npreflight --to-qemu of {len(FLEET) + 1} guests: {seconds:.2f} s\n"
           f"{fixed.stdout}")
 
 
