@@ -337,8 +337,10 @@ Q35 = """<domain type='qemu'>
 """
 
 
-def test_twin_argv_places_each_rom_device_where_libvirt_does() -> None:
-    twin = twin_xml(parse(Q35), "ipxe-compat-twin-1-0")
+@pytest.mark.parametrize("xml", [Q35, Q35.replace("<model name='pcie-pci-bridge'/>", "")],
+                         ids=["dumpxml", "no-model-name"])
+def test_twin_argv_places_each_rom_device_where_libvirt_does(xml: str) -> None:
+    twin = twin_xml(parse(xml), "ipxe-compat-twin-1-0")
     assert twin_argv(twin.xml, twin.name) == [
         "-name", "ipxe-compat-twin-1-0", "-machine", "pc-q35-7.2",
         "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",

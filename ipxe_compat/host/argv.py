@@ -56,6 +56,11 @@ BRIDGES: dict[str, dict[str, str]] = {
     "x3130-upstream": {},
     "xio3130-downstream": {"chassis": "chassis", "port": "port"},
 }
+#: libvirt's controller model -> its default ``<model name>`` (dumpxml always writes one).
+BRIDGE_OF_MODEL = {"pcie-root-port": "pcie-root-port", "pci-bridge": "pci-bridge",
+                   "pcie-to-pci-bridge": "pcie-pci-bridge", "dmi-to-pci-bridge": "i82801b11-bridge",
+                   "pcie-switch-upstream-port": "x3130-upstream",
+                   "pcie-switch-downstream-port": "xio3130-downstream"}
 #: The root bus of each machine family (controller index 0).
 ROOT_BUS = {"pcie-root": "pcie.0", "pci-root": "pci.0"}
 
@@ -142,7 +147,8 @@ def _controllers(devices: ET.Element, buses: dict[str, str], name: str) -> list[
         if controller.get("type") != "pci" or _number(controller.get("index", "")) == "0":
             continue
         model_element = controller.find("model")
-        driver = model_element.get("name") if model_element is not None else None
+        driver = (model_element.get("name") if model_element is not None else None) \
+            or BRIDGE_OF_MODEL.get(controller.get("model", ""))
         if driver not in BRIDGES:
             raise SourceError(f"{name}: PCI controller {controller.get('model')!r} "
                               f"({driver or 'no <model name>'}) is not one a twin can build")
