@@ -14,11 +14,11 @@ import pytest
 
 from ipxe_compat.core.domxml import parse
 from ipxe_compat.core.firmware import FileClass, block_class
-from ipxe_compat.errors import SourceError
+from ipxe_compat.errors import SourceError, UsageError
 from ipxe_compat.host.argv import twin_argv
 from ipxe_compat.host.blocks import differing, parse_ramblock, parse_save_image
 from ipxe_compat.host.twin import twin_xml
-from ipxe_compat.qemu import CompatPaths, apply_xml
+from ipxe_compat.qemu import CompatPaths, apply_xml, combine
 from tests import factory
 
 VIRTIO = "/usr/share/qemu/256k-efi-virtio.rom"
@@ -415,3 +415,15 @@ def test_preflight_takes_one_destination(tmp_path: Path) -> None:
     result = _cli("preflight", "--to-uri", "test:///default", "--to-qemu", "qemu", cwd=tmp_path)
     assert result.returncode == 2
     assert "one destination: --to-uri URI or --to-qemu CMD" in result.stderr
+
+
+def test_several_compat_sets_apply_together_unless_they_clash() -> None:
+    ovmf = CompatPaths({}, {"/usr/share/ovmf/OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd"},
+                       ("ovmf-2m-compat",))
+    both = combine([PATHS, ovmf, PATHS])
+    assert both.nics == PATHS.nics
+    assert both.loaders == ovmf.loaders
+    assert both.packages == ("compat-pkg", "ovmf-2m-compat")
+    other = CompatPaths({"virtio": "/usr/share/qemu/512k-efi-virtio.rom"}, {}, ("other",))
+    with pytest.raises(UsageError, match="two compat sets replace NIC model virtio"):
+        combine([PATHS, other])

@@ -63,11 +63,12 @@ def preflight(domains: tuple[str, ...], uri: str | None, saved: tuple[str, ...],
     from ..host import PreflightRequest, default_jobs
     from ..host import preflight as run
     from ..input import read_sources
-    from ..qemu import compat_paths
+    from ..qemu import combine, compat_paths
 
     if (to_uri is None) == (to_qemu is None):
         raise UsageError("preflight needs one destination: --to-uri URI or --to-qemu CMD")
-    fix = compat_paths(read_sources(list(apply_sources))) if apply_sources else None
+    fix = combine([compat_paths(read_sources([source])) for source in apply_sources]) \
+        if apply_sources else None
     request = PreflightRequest(domains, uri, saved, to_uri, fix, jobs or default_jobs(),
                                to_qemu=to_qemu)
     report(run(request), as_json)

@@ -18,13 +18,13 @@ from .config import (
     qemu_config_text,
 )
 from .discover import QemuFacts, probe_qemu, short_command
-from .libvirt_apply import Applied, CompatPaths, apply_xml, compat_paths
+from .libvirt_apply import Applied, CompatPaths, apply_xml, combine, compat_paths
 from .migration import MigrationRequest, verify_migration
 from .patch import read_qemu_source
 from .paused import paused_ram_blocks, paused_version
 from .qmp import find_qemu
 
 __all__ = ["Applied", "CompatPaths", "ConfigRequest", "MigrationRequest", "PatchRequest",
-           "QemuFacts", "apply_xml", "compat_package", "compat_paths", "find_qemu", "mappings",
-           "paused_ram_blocks", "paused_version", "probe_qemu", "qemu_config",
+           "QemuFacts", "apply_xml", "combine", "compat_package", "compat_paths", "find_qemu",
+           "mappings", "paused_ram_blocks", "paused_version", "probe_qemu", "qemu_config",
            "qemu_config_text", "read_qemu_source", "short_command", "verify_migration"]

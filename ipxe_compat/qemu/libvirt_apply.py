@@ -12,15 +12,16 @@ left as it is and reported. Pure.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..core.devices import BUILTIN, NicTable, libvirt_model
 from ..core.domxml import Domain, parse, serialize
+from ..errors import UsageError
 from ..input import RomSet
 from .config import RomMapping, compat_package, mappings
 
-__all__ = ["Applied", "CompatPaths", "apply_xml", "compat_paths", "nic_paths"]
+__all__ = ["Applied", "CompatPaths", "apply_xml", "combine", "compat_paths", "nic_paths"]
 
 #: libvirt's NIC model when an x86 domain's <interface> has none (dumpxml then shows it).
 DEFAULT_X86_MODEL = "rtl8139"
@@ -40,6 +41,22 @@ def compat_paths(romset: RomSet, table: NicTable = BUILTIN,
     """The paths ``--apply`` writes for ``romset`` (a compat package, tree or directory)."""
     maps = mappings(romset, table, install_dir)
     return CompatPaths(nic_paths(maps), _firmware_paths(romset), (compat_package(maps, romset),))
+
+
+def combine(sets: Sequence[CompatPaths]) -> CompatPaths:
+    """Several compat sets applied together (preflight's repeated ``--apply``: the iPXE and the
+    OVMF compat packages); exit 2 if two of them put different files in one place."""
+    nics: dict[str, str] = {}
+    loaders: dict[str, str] = {}
+    for paths in sets:
+        for mine, theirs, what in ((nics, paths.nics, "NIC model"),
+                                   (loaders, paths.loaders, "firmware")):
+            for key, path in theirs.items():
+                if mine.setdefault(key, path) != path:
+                    raise UsageError(f"two compat sets replace {what} {key}: with {mine[key]} "
+                                     f"and with {path}")
+    packages = tuple(dict.fromkeys(p for paths in sets for p in paths.packages))
+    return CompatPaths(nics, loaders, packages)
 
 
 def _firmware_paths(romset: RomSet) -> dict[str, str]:
