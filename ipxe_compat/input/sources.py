@@ -9,6 +9,7 @@ verified .deb by :mod:`.apt` first, then read as any .deb.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -18,11 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..core.compat import MAX_ROM_FILE
+from ..core.compat import MAX_KEPT, MAX_ROM_FILE, MAX_ROMS
 from ..core.names import rom_name
 from ..core.rom import not_empty
-from ..errors import SourceError, UsageError
-from .files import read_regular_file
+from ..errors import SourceError, UsageError, shown
+from .files import open_regular
 
 __all__ = ["Origin", "RomFile", "RomSet", "read_source", "read_sources"]
 
@@ -100,18 +101,47 @@ class RomSet:
         return {rom.name: rom for rom in self.roms}
 
 
+class _Budget:
+    """What one set may still hold: a .deb's own limits (core/compat.py), applied alike to a
+    directory and to the .rom files of one command, by the files' sizes before any is read."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.files = MAX_ROMS
+        self.bytes = MAX_KEPT
+
+    def take(self, size: int, path: str) -> None:
+        self.files -= 1
+        self.bytes -= size
+        if self.files < 0:
+            raise SourceError(f"{self.what}: more than {MAX_ROMS} *.rom files", path=path)
+        if self.bytes < 0:
+            raise SourceError(f"{self.what}: the *.rom files together exceed {MAX_KEPT >> 20} MiB "
+                              "(by their sizes, before any is read)", path=path)
+
+
 def read_sources(specs: Iterable[str]) -> RomSet:
-    """Read every source; the same ROM name from two sources must have the same bytes."""
+    """Read every source; the same ROM name from two sources must have the same bytes. The .rom
+    files given one by one are one set, under one budget."""
+    specs = list(specs)
     merged: dict[str, RomFile] = {}
     origins: list[Origin] = []
+    before = _Budget("the .rom files given")
+    for spec in specs:  # all of them sized before one is read, as a directory's are
+        if spec.endswith(".rom") and not spec.startswith("apt:"):
+            with contextlib.suppress(OSError):  # read_source names what cannot be read
+                info = os.stat(spec)
+                if stat.S_ISREG(info.st_mode):
+                    before.take(info.st_size, spec)
+    files = _Budget("the .rom files given")
     for spec in specs:
-        origin, roms = read_source(spec)
+        origin, roms = read_source(spec, files)
         origins.append(origin)
         for rom in roms:
             other = merged.get(rom.name)
             if other is not None and other.data != rom.data:
                 raise SourceError(
-                    f"{rom.name} differs from the one in {other.origin.spec}: "
+                    f"{rom.name} differs from the one in {shown(other.origin.spec)}: "
                     "give one of the two sources, or select with --roms",
                     path=spec,
                 )
@@ -121,8 +151,9 @@ def read_sources(specs: Iterable[str]) -> RomSet:
     return RomSet(tuple(merged[name] for name in sorted(merged)), tuple(origins))
 
 
-def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
-    """Read one SOURCE argument: a .deb, a directory of *.rom, or one .rom file."""
+def read_source(spec: str, budget: _Budget | None = None) -> tuple[Origin, list[RomFile]]:
+    """Read one SOURCE argument: a .deb, a directory of *.rom, or one .rom file (under
+    ``budget``, the set it belongs to, if given)."""
     if spec.startswith("apt:"):
         fetched, roms = _read_apt(spec)
         origin = dataclasses.replace(fetched, spec=spec)  # messages name what the user typed
@@ -136,7 +167,7 @@ def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
     if spec.endswith((".deb", ".udeb")):
         return _read_deb(spec)
     if spec.endswith(".rom"):
-        rom = _read_rom_file(spec, Origin("rom", spec))
+        rom = _read_rom_file(spec, Origin("rom", spec), budget or _Budget("a .rom file"))
         origin = Origin("rom", spec, sha256=rom.sha256)
         return origin, [dataclasses.replace(rom, origin=origin)]
     raise SourceError(
@@ -213,11 +244,25 @@ def _read_deb(spec: str, expected_sha256: str | None = None) -> tuple[Origin, li
 
 
 def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
-    entries = [entry for entry in sorted(os.scandir(spec), key=lambda e: e.name)
-               if entry.name.endswith(".rom") and entry.is_file()]  # follows symlinks, as QEMU does
+    """Every regular ``*.rom`` directly in the directory: all of them counted and sized (the
+    apparent size: a sparse file takes little disk but all its bytes in memory) before one is
+    read, then each read with a bound."""
+    try:
+        entries = [entry for entry in sorted(os.scandir(spec), key=lambda e: e.name)
+                   if entry.name.endswith(".rom") and entry.is_file()]  # follows symlinks, as QEMU
+    except OSError as error:
+        raise SourceError(f"cannot read: {error.strerror}", path=spec) from error
     if not entries:
         raise SourceError("no *.rom files in this directory", path=spec)
-    roms = [_read_rom_file(entry.path, Origin("dir", spec)) for entry in entries]
+    before = _Budget("this directory")
+    for entry in entries:
+        try:
+            size = entry.stat().st_size
+        except OSError as error:
+            raise SourceError(f"cannot read: {error.strerror}", path=entry.path) from error
+        before.take(size, spec)
+    budget = _Budget("this directory")
+    roms = [_read_rom_file(entry.path, Origin("dir", spec), budget) for entry in entries]
     listing = "".join(f"{rom.name} {rom.sha256}\n" for rom in roms)
     origin = Origin("dir", spec, sha256=hashlib.sha256(listing.encode()).hexdigest())
     return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
@@ -225,8 +270,20 @@ def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
 
 
 
-def _read_rom_file(path: str, origin: Origin) -> RomFile:
-    data, info = read_regular_file(path, MAX_ROM_FILE, "an option ROM")
+def _read_rom_file(path: str, origin: Origin, budget: _Budget) -> RomFile:
+    """One ROM file: refused by its size (a ROM's limit, then the set's budget) before it is
+    read, and read no further than that size."""
+    try:
+        with open_regular(path) as (handle, info):
+            if info.st_size > MAX_ROM_FILE:
+                raise SourceError(f"larger than {MAX_ROM_FILE} bytes: too large for an option ROM",
+                                  path=path)
+            budget.take(info.st_size, path)
+            data = handle.read(info.st_size + 1)
+    except OSError as error:
+        raise SourceError(f"cannot read: {error.strerror}", path=path) from error
+    if len(data) != info.st_size:
+        raise SourceError("changed while it was read", path=path)
     not_empty(data, path)
     name = rom_name(os.path.basename(path), path)
     # the path is recorded by name only, so the output does not depend on where the input lay
