@@ -114,8 +114,7 @@ def _preflight(source: RootLibvirt, destination: RootLibvirt | str, *args: str,
         ["--to-uri", destination.uri]
     return subprocess.run([sys.executable, "-m", "ipxe_compat", "preflight", "-c", source.uri,
                            *to, "--saved", str(share / "saved-q35.save"), *args],
-                          capture_output=True, text=True, check=False, timeout=300,
-                          env={**os.environ, "TMPDIR": str(share)})
+                          capture_output=True, text=True, check=False, timeout=300)
 
 
 def _snapshot(source: RootLibvirt) -> dict[str, str]:
@@ -175,11 +174,12 @@ def test_preflight_names_the_breaking_blocks_then_ok_with_the_fix(
 
 def test_preflight_to_a_qemu_command_judges_as_the_destinations_libvirt(
         hosts: tuple[RootLibvirt, RootLibvirt, Path], compat_deb: Path) -> None:
-    """The destination as trixie's QEMU command (the root's prefix): the same blocks, sizes
-    and verdicts as its libvirt gives, without any libvirt on that side."""
+    """The destination as trixie's QEMU command (the root's prefix, which shares nothing of
+    this machine's /tmp): the same blocks, sizes and verdicts as its libvirt gives, without any
+    libvirt on that side."""
     source, destination, share = hosts
     before = _snapshot(source)
-    qemu = shlex.join(destination.root.command(["qemu-system-x86_64"], [share]))
+    qemu = shlex.join(destination.root.command(["qemu-system-x86_64"]))
 
     start = time.monotonic()
     plain = _preflight(source, qemu, "--json", share=share)
@@ -253,6 +253,48 @@ def test_the_applied_xml_restores_managed_save_starts_and_migrates(
                  "--xml", str(live), "--persistent-xml", str(persistent_xml))
     assert destination.virsh("domstate", name).stdout.strip() == "running"
     assert "256k-efi-virtio.rom" in destination.virsh("dumpxml", "--inactive", name).stdout
+
+
+def test_no_qemu_twin_outlives_an_interrupted_preflight(
+        hosts: tuple[RootLibvirt, RootLibvirt, Path], tmp_path: Path) -> None:
+    """--to-qemu: each twin is a QEMU started by preflight itself; interrupted (Ctrl-C) or
+    killed (SIGKILL) while twins start, none of them, nor anything they started, runs on."""
+    source, destination, _share = hosts
+    token = str(time.monotonic_ns() % 10**9)
+    qemu = tmp_path / "slow-qemu"  # a twin's QEMU starts 30 s late: the signal lands meanwhile
+    qemu.write_text(f'#!/bin/sh\ncase "$*" in *ipxe-compat-twin-*) sleep 30.{token} ;; esac\n'
+                    f'exec {shlex.join(destination.root.command(["qemu-system-x86_64"]))} "$@"\n')
+    qemu.chmod(0o755)
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        proc = subprocess.Popen([sys.executable, "-m", "ipxe_compat", "preflight", "-c",
+                                 source.uri, "--to-qemu", str(qemu), "-j", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while len(_running(token)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_running(token)) == 2, "two twins were never seen starting"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        if sig == signal.SIGINT:
+            assert proc.returncode == 130, err
+            assert err.strip().endswith("ipxe-compat: error: interrupted"), err
+        deadline = time.monotonic() + 5  # SIGKILL: each twin's group dies with its lifeline
+        while _running(token) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _running(token) == [], sig
+
+
+def _running(token: str) -> list[str]:
+    """Command lines of this machine's processes that carry ``token``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if token in text and "slow-qemu" not in text:
+            found.append(text)
+    return found
 
 
 def test_no_twin_outlives_an_interrupted_preflight(

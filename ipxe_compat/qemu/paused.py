@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 
+from .discover import qemu_version, qom_text
 from .qmp import Qemu, QmpError, private_dir
 
 __all__ = ["QmpError", "paused_ram_blocks", "paused_version"]
@@ -19,7 +20,10 @@ __all__ = ["QmpError", "paused_ram_blocks", "paused_version"]
 
 def _ask(command: Sequence[str], args: Sequence[str], timeout: float, name: str,
          execute: str, **arguments: object) -> object:
-    workdir = private_dir()
+    try:
+        workdir = private_dir()
+    except OSError as error:
+        raise QmpError(f"no private directory in TMPDIR: {error.strerror}") from error
     qemu = Qemu(command, workdir, name, args, timeout)
     try:
         with qemu:
@@ -35,20 +39,11 @@ def _ask(command: Sequence[str], args: Sequence[str], timeout: float, name: str,
 
 def paused_version(command: Sequence[str], timeout: float) -> str:
     """``10.0.13``: the version of the QEMU ``command`` (started with no machine at all)."""
-    answer = _ask(command, ["-machine", "none"], timeout, "version", "query-version")
-    number = answer.get("qemu") if isinstance(answer, dict) else None
-    parts = [number.get(k) for k in ("major", "minor", "micro")] \
-        if isinstance(number, dict) else [None]
-    if not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
-        raise QmpError(f"QMP query-version: not a QEMU version: {str(answer)[:80]}")
-    return ".".join(map(str, parts))
+    return qemu_version(_ask(command, ["-machine", "none"], timeout, "version", "query-version"))
 
 
 def paused_ram_blocks(command: Sequence[str], args: Sequence[str], timeout: float,
                       name: str = "twin") -> str:
     """``info ramblock`` of QEMU ``command`` started paused with ``args``."""
-    answer = _ask(command, args, timeout, name, "human-monitor-command",
-                  **{"command-line": "info ramblock"})
-    if not isinstance(answer, str):
-        raise QmpError(f"QMP human-monitor-command: not text: {str(answer)[:80]}")
-    return answer
+    return qom_text(_ask(command, args, timeout, name, "human-monitor-command",
+                         **{"command-line": "info ramblock"}), "info ramblock")
