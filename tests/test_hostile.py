@@ -135,7 +135,7 @@ CASES = [
             )
         ),
         2,
-        "no *.rom files",
+        "no firmware files",
     ),
     Case(
         "traversal-dotdot-inside",
@@ -151,7 +151,7 @@ CASES = [
             )
         ),
         2,
-        "no *.rom files",
+        "no firmware files",
     ),
     Case(
         "symlink-relative-escape",
@@ -249,7 +249,7 @@ CASES = [
             )
         ),
         2,
-        "no *.rom files",
+        "no firmware files",
     ),
     Case(
         "rom-over-16mib",
@@ -259,7 +259,7 @@ CASES = [
             )
         ),
         2,
-        "no option ROM is that large",
+        "no firmware file is that large",
     ),
     Case(
         "text-as-deb",
@@ -556,7 +556,7 @@ ROUND_TWO = [
             )
         ),
         2,
-        "no option ROM is that large",
+        "no firmware file is that large",
     ),
     Case(
         "pax-size-not-a-number",
@@ -591,7 +591,7 @@ ROUND_TWO = [
             )
         ),
         2,
-        "more than 256 *.rom files",
+        "more than 256 firmware files",
     ),
     Case(
         "doc-files-not-kept",
@@ -881,7 +881,7 @@ ROUND_TWO = [
             2
         ],
         2,
-        "no *.rom files",
+        "no firmware files",
     ),
 ]
 
@@ -1328,7 +1328,7 @@ def test_two_gib_rom_member_is_refused_before_it_is_read(big_debs: dict[str, Pat
     code, peak, seconds, stderr = measured(["generate", str(big_debs["rom"]), "-o", "out"],
                                            tmp_path)
     print(f"2 GiB ROM member: exit {code}, peak {peak} MiB, {seconds} s")
-    assert code == 2 and "no option ROM is that large" in stderr
+    assert code == 2 and "no firmware file is that large" in stderr
     assert peak < 300
     assert not (tmp_path / "out").exists()
 

@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_PAD_BYTE", "DEFAULT_QEMU", "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "DEFAULT_URGENCY",
     "FORMATS", "MAX_COMPAT_SIZE", "MAX_OPTION_FILE", "MAX_RECIPE", "MAX_ROM_FILE", "MAX_TIMEOUT",
     "default_prefix", "label_of", "package_names", "package_of_prefix", "source_date_epoch",
+    "split_compat_name",
 ]
 
 # --- generate's defaults ---------------------------------------------------------------------
@@ -96,6 +97,23 @@ def package_of_prefix(prefix: str, origin: str = DEFAULT_ORIGIN) -> str:
                          "the compat package's .deb, which names itself")
     label = label_of(parse_size(match["label"]))
     return package_names(label, origin)[1]
+
+
+#: A compat file name: a prefix that ends in a bucket label (``256k-``, ``compat-256k-``,
+#: ``2m-``), then the original's name. The shortest such prefix wins.
+_COMPAT_NAME = re.compile(r"(?P<prefix>(?:[A-Za-z0-9]+[-_.+])*?[0-9]+[kKmMgG][-_.+])"
+                          r"(?P<original>[A-Za-z0-9][A-Za-z0-9._+-]*\.[A-Za-z0-9]+)")
+
+
+def split_compat_name(name: str) -> tuple[str, str] | None:
+    """``2m-OVMF.fd`` -> ``("2m-", "OVMF.fd")``: the prefix and the original's name of a file
+    named by :func:`default_prefix`'s rule (or Ubuntu's ``compat-256k-``); None for a name with
+    no such prefix. A firmware compat set names no device, so this rule is how ``qemu-config``
+    and ``--apply`` find the file a compat file stands in for."""
+    match = _COMPAT_NAME.fullmatch(name)
+    if match is None or _LABEL_IN_PREFIX.search(match["prefix"]) is None:
+        return None
+    return match["prefix"], match["original"]
 
 
 # --- dates -----------------------------------------------------------------------------------
