@@ -71,7 +71,7 @@ def test_guard_passes_bookworms_roms_in_sbuild(bookworm_deb: Path, tool_build: t
     assert code == 0, log[-5000:]
     assert f"Unpacking ipxe-compat ({__version__})" in log
     assert "ipxe-compat check --expect 'efi-*.rom=256k'" in log
-    assert "16 ROMs: 16 ok, 0 breaks-migration, 0 only-old, 0 only-new" in log
+    assert "16 ROMs: 16 ok, 0 breaks-migration, 0 removed, 0 only-old, 0 only-new" in log
     deb = DebFile(str(tmp_path / DEB))
     roms = [name for name in deb.data if str(name).endswith(".rom")]
     deb.close()
