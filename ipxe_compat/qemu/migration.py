@@ -142,8 +142,8 @@ def parse_globals(text: str) -> tuple[str, ...]:
     other line is refused (only -global reaches the destination)."""
     found = []
     for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+        if not line.strip() or line.lstrip().startswith(("#", "-bios ", "-drive if=pflash")):
+            continue  # a comment, or firmware chosen per guest (FROM/TO sets verify those)
         match = _GLOBAL.fullmatch(line.strip())
         if match is None:
             raise UsageError(f"--to-config line {number} is not '-global TYPE.PROP=VALUE': "
