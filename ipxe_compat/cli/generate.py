@@ -52,17 +52,19 @@ def _default_date() -> str:
     help="QEMU bucket the compat ROMs must fit: 256k, 512k, 1M, or bytes (a power of two).",
 )
 @click.option("--roms", "patterns", multiple=True, metavar="GLOB", callback=globs,
-              help="Which ROMs to carry, by file name (repeatable).  [default: "
-              f"{', '.join(compat.DEFAULT_GLOBS)}]")
+              help="Which files to carry, by file name (repeatable).  [default: "
+              f"{', '.join(compat.DEFAULT_GLOBS)}; for a set without them (seabios, ovmf), "
+              "every -bios and pflash image of at most --size]")
 @click.option("--prefix", metavar="TEXT",
               help="Prefix of each installed ROM name.  [default: <size>-, e.g. 256k-]")
 @click.option("--pad/--copy", default=True, show_default=True,
               help="Pad each ROM to exactly SIZE, or copy it unchanged (it must still fit SIZE).")
 @click.option("--pad-byte", default=compat.DEFAULT_PAD_BYTE, show_default=True, metavar="BYTE",
               help="The padding byte, 0..255 in decimal, hex or octal: 0xff, 255, 0o377, 0.")
-@click.option("--install-dir", default=compat.DEFAULT_INSTALL_DIR, show_default=True,
-              metavar="PATH", help="Where the binary package installs the ROMs (on QEMU's "
-              "firmware path).")
+@click.option("--install-dir", metavar="PATH",
+              help="Where the binary package installs the files.  [default: "
+              f"{compat.DEFAULT_INSTALL_DIR} (QEMU's firmware path) for option ROMs; -bios and "
+              "pflash images in their origin's directory, e.g. /usr/share/OVMF]")
 @click.option("--source-name", metavar="NAME",
               help="Source package name.  [default: ipxe-qemu-<size>-compat]")
 @click.option("--package-name", metavar="NAME",
@@ -102,7 +104,7 @@ def _default_date() -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: str,
              patterns: tuple[str, ...], prefix: str | None, pad: bool, pad_byte: str,
-             install_dir: str, source_name: str | None, package_name: str | None,
+             install_dir: str | None, source_name: str | None, package_name: str | None,
              newversion: str | None, distribution: str, urgency: str, maintainer: str | None,
              messages: tuple[str, ...], changelog_from: str | None, date: str | None,
              origin_source: str | None, origin_version: str | None,
@@ -191,7 +193,7 @@ def _print_generated(result: GenerateResult, as_json: bool) -> None:
     for rom in spec.roms:
         grown = rom.size - rom.original.size
         how = f"+{grown} bytes of {rom.pad_byte or 0:#04x}" if grown else "unchanged"
-        click.echo(f"  {spec.install_dir}/{rom.name}  {rom.size} bytes  "
+        click.echo(f"  {rom.install_dir}/{rom.name}  {rom.size} bytes  "
                    f"(from {rom.original.path}, {rom.original.size} bytes, {how})")
     click.echo(f"wrote {result.orig_tarball}")
     click.echo(f"wrote {result.tree}/")

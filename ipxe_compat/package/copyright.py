@@ -36,6 +36,7 @@ __all__ = ["CopyrightFile", "Statement", "gather", "render"]
 
 FORMAT = "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
 #: The license of debian/*, as of ipxe's own packaging: its text must come from the origin too.
+#: An origin without it (ovmf: BSD-2-clause) licenses debian/* as its own ``Files: *``.
 DEBIAN_LICENSE = "GPL-2+"
 _NO_COPYRIGHT = re.compile(r"\*?\s*no copyright\s*\*?", re.IGNORECASE)
 _LICENSE_SPLIT = re.compile(r",?\s+(?:and|or)\s+|,\s*", re.IGNORECASE)
@@ -62,6 +63,7 @@ class Statement:
     license_texts: dict[str, str]
     #: every License expression of the origin, white space normalised, in first-seen order
     expressions: tuple[str, ...] = ()
+    debian_license: str = DEBIAN_LICENSE
 
     @property
     def license_line(self) -> str:
@@ -104,12 +106,13 @@ def gather(origins: Sequence[CopyrightFile]) -> Statement:
                 texts.setdefault(synopsis, lic.text)
         for paragraph in parsed.all_license_paragraphs():
             texts.setdefault(paragraph.license.synopsis.strip(), paragraph.license.text)
-    missing = [name for name in dict.fromkeys([*names, DEBIAN_LICENSE]) if name not in texts]
+    debian = DEBIAN_LICENSE if DEBIAN_LICENSE in texts or not names else next(iter(names))
+    missing = [name for name in dict.fromkeys([*names, debian]) if name not in texts]
     if missing:
         raise SourceError(f"origin copyright has no license text for {', '.join(missing)}",
                           path=origins[0].path)
     return Statement(upstream_name or "ipxe", source, tuple(holders), tuple(names), texts,
-                     tuple(expressions))
+                     tuple(expressions), debian)
 
 
 def render(statement: Statement, rom_files: Sequence[str], origin_labels: Sequence[str],
@@ -123,6 +126,8 @@ def render(statement: Statement, rom_files: Sequence[str], origin_labels: Sequen
     if statement.source:
         header.source = statement.source
     header.comment = _continued([
+        "The firmware images are the unmodified binaries of the Debian package(s)"
+        if any(not f.endswith(".rom") for f in rom_files) else
         "The ROM images are the unmodified binaries of the Debian package(s)",
         *(f"  {label}" for label in origin_labels),
         "built from the source package named in Built-Using (see debian/README.source).",
@@ -134,9 +139,9 @@ def render(statement: Statement, rom_files: Sequence[str], origin_labels: Sequen
         License(statement.license_line, ""),
     ))
     document.add_files_paragraph(FilesParagraph.create(
-        ["debian/*"], debian_holder, License(DEBIAN_LICENSE, ""),
+        ["debian/*"], debian_holder, License(statement.debian_license, ""),
     ))
-    used = dict.fromkeys([*statement.license_names, DEBIAN_LICENSE])
+    used = dict.fromkeys([*statement.license_names, statement.debian_license])
     for name in used:
         document.add_license_paragraph(
             LicenseParagraph.create(License(name, statement.license_texts[name]))
