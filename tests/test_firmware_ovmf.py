@@ -277,3 +277,26 @@ def test_verify_migration_from_7_2_to_10_0(bookworm_ovmf: Path, trixie_ovmf: Pat
     compat = verify(bookworm_ovmf, built / DEB, "--to-qemu", to_qemu, "--machine",
                     "pc-q35-7.2", cwd=tmp_path)
     assert compat["summary"] == {"completed": 6, "failed": 0}
+
+
+def test_unstable_package_is_clean_under_sids_lintian(bookworm_ovmf: Path,
+                                                      tmp_path: Path) -> None:
+    """The default target (unstable): built and judged in the cached sid root, as for iPXE."""
+    from tests.test_targets import BUILD_AND_LINT, problems  # the iPXE package's very bar
+
+    require_tool("mmdebstrap", "unshare")
+    root = ensure_root(RootSpec("sid", ("lintian", "debhelper"), variant="buildd"))
+    out = tmp_path / "out"
+    ipxe_compat("generate", bookworm_ovmf, "--size", "2m", "-o", out, "--build-source",
+                cwd=tmp_path, env={"SOURCE_DATE_EPOCH": "1790000000"})
+    result = root.run(["/bin/sh", "-c", BUILD_AND_LINT, "lint", str(out)], shares=[tmp_path],
+                      check=False)
+    assert result.returncode == 0 and problems(result.stdout) == [], explain(result)
+
+
+def test_texts_pass_spellintian(bookworm_ovmf: Path, built: Path) -> None:
+    require_tool("spellintian")
+    debian = built / TREE / "debian"
+    spelling = run(["spellintian", debian / "control", debian / "README.Debian",
+                    debian / "README.source"], cwd=built)
+    assert spelling.stdout == ""

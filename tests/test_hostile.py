@@ -1206,7 +1206,8 @@ ROUND_TWO += [
         lambda d: [
             "check",
             _rom_dir(d, "old", {"efi-virtio.rom": BIG_300K, "256k-efi-virtio.rom": GOOD_256K}),
-            _rom_dir(d, "new", {"efi-virtio.rom": GOOD_256K}),
+            # NEW keeps the compat ROM (dropping it would be a second problem: removed)
+            _rom_dir(d, "new", {"efi-virtio.rom": GOOD_256K, "256k-efi-virtio.rom": GOOD_256K}),
         ],
         1,
         "efi-virtio.rom: QEMU bucket changes from 512k to 256k",

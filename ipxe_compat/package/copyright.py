@@ -74,8 +74,10 @@ class Statement:
         return ", and ".join([" and ".join(names), *choices] if names else choices)
 
 
-def gather(origins: Sequence[CopyrightFile]) -> Statement:
-    """Collect holders, license names and license texts from every origin copyright file."""
+def gather(origins: Sequence[CopyrightFile], own_license: bool = False) -> Statement:
+    """Collect holders, license names and license texts from every origin copyright file. With
+    ``own_license`` (an origin other than ipxe, whose packaging is GPL-2+), debian/* takes the
+    origin's first license when the origin has no GPL-2+ text."""
     holders: dict[str, None] = {}
     names: dict[str, None] = {}
     expressions: dict[str, None] = {}
@@ -106,7 +108,8 @@ def gather(origins: Sequence[CopyrightFile]) -> Statement:
                 texts.setdefault(synopsis, lic.text)
         for paragraph in parsed.all_license_paragraphs():
             texts.setdefault(paragraph.license.synopsis.strip(), paragraph.license.text)
-    debian = DEBIAN_LICENSE if DEBIAN_LICENSE in texts or not names else next(iter(names))
+    debian = (next(iter(names)) if own_license and names and DEBIAN_LICENSE not in texts
+              else DEBIAN_LICENSE)
     missing = [name for name in dict.fromkeys([*names, debian]) if name not in texts]
     if missing:
         raise SourceError(f"origin copyright has no license text for {', '.join(missing)}",

@@ -142,9 +142,10 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
                            else request.prefix)
     pad, pad_byte = fields.mode(request.mode), fields.pad_byte(request.pad_byte)
     given_dir = None if request.install_dir is None else fields.install_dir(request.install_dir)
-    for name in (request.source_name, request.package_name):
+    for name, what in ((request.source_name, "source name"),
+                       (request.package_name, "package name")):
         if name is not None:
-            fields.package_name(name, "package name")
+            fields.package_name(name, what)
     wanted = None if request.version is None else fields.version(request.version)
     maintainer = fields.maintainer(request.maintainer)
     distribution = fields.distribution(request.distribution)
@@ -195,7 +196,8 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
         upstream_version=version.upstream_version or "",
         built_using=", ".join(dict.fromkeys(f"{name} (= {ver})" for name, ver in built)),
         origin_labels=labels,
-        copyright=gather(_copyrights(origins, request.origin_copyright)),
+        copyright=gather(_copyrights(origins, request.origin_copyright),
+                         own_license=built[0][0] != "ipxe"),
         maintainer=maintainer, distribution=distribution, target=target, urgency=urgency,
         epoch=epoch, changes=messages or _default_changes(roms, labels, globs, install_dir, prefix,
                                                           size, pad_byte if pad else None),
