@@ -141,3 +141,79 @@ class PrivateLibvirt:
                 os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
         self._daemon = None
 
+
+
+class RootLibvirt:
+    """A session libvirtd as ``nobody`` inside a cached root (tests/roots.py): another
+    release's libvirt and QEMU, reached from here through its socket.
+
+    It runs in a private PID namespace whose first process is a shell that reaps (as PID 1 it
+    must: libvirt daemonizes its QEMUs, and a PID 1 that does not reap leaves them zombies that
+    libvirt waits 40 s for), with /sys visible (libvirt reads the online CPUs when it starts a
+    domain; without it every start fails, "cause unknown"), its own host UUID (two daemons with
+    one UUID refuse to migrate to each other, "the same host"), and ``top`` plus the ``shares``
+    bind-mounted at the same paths. Closing kills the namespace: no QEMU survives it.
+    """
+
+    def __init__(self, root: Any, top: Path, shares: Sequence[Path] = (),
+                 host_uuid: str | None = None):
+        import uuid
+
+        self.root, self.top, self.shares = root, top, tuple(shares)
+        self.host_uuid = host_uuid or str(uuid.uuid4())
+        self.socket = top / "run" / "libvirt" / "libvirt-sock"
+        self.uri = f"qemu:///session?socket={self.socket}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        for sub in ("run", "config/libvirt", "cache", "data", "files"):
+            (self.top / sub).mkdir(mode=0o755, parents=True, exist_ok=True)
+        (self.top / "config/libvirt/qemu.conf").write_text('stdio_handler = "file"\n')
+        (self.top / "config/libvirt/libvirtd.conf").write_text(
+            f'host_uuid = "{self.host_uuid}"\n')
+        for path in (self.top, *self.top.rglob("*")):
+            os.chown(path, 65534, 65534)
+        env = [f"HOME={self.top}", f"XDG_RUNTIME_DIR={self.top}/run",
+               f"XDG_CONFIG_HOME={self.top}/config", f"XDG_CACHE_HOME={self.top}/cache",
+               f"XDG_DATA_HOME={self.top}/data"]
+        daemon = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                  "/usr/bin/env", *env, "libvirtd"]
+        argv = ["unshare", "--pid", "--fork", "--kill-child", "--", "/bin/sh", "-c",
+                '"$@" & wait', "reaper",
+                *self.root.command(daemon, [self.top, Path("/sys"), *self.shares])]
+        with open(self.top / "libvirtd.log", "wb") as log:
+            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                          stderr=log)
+        try:
+            deadline = time.monotonic() + 60
+            while self.virsh("version", check=False).returncode != 0:
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"libvirtd did not start: {self.log()[-2000:]}")
+                time.sleep(0.2)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def log(self) -> str:
+        return (self.top / "libvirtd.log").read_text(errors="replace")
+
+    def virsh(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """This machine's virsh (bookworm's) speaks to the root's daemon over its socket."""
+        result = subprocess.run(["virsh", "-c", self.uri, *args], capture_output=True,
+                                text=True, check=False, timeout=120)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"virsh {' '.join(args)}: {result.stderr.strip()}")
+        return result
+
+    def domain_log(self, name: str) -> str:
+        return (self.top / "cache/libvirt/qemu/log" / f"{name}.log").read_text(errors="replace")
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()  # --kill-child: the namespace's PID 1 dies, and every process in it
+            self._proc.wait()
+        self._proc = None

@@ -66,5 +66,6 @@ def test_every_listed_program_is_run_somewhere() -> None:
 
 
 def test_substvars_is_the_recommends_line() -> None:
-    assert substvars() == "ipxe-compat:Recommends=apt, dpkg-dev, qemu-system-x86, zstd\n"
+    assert substvars() == ("ipxe-compat:Recommends=apt, dpkg-dev, python3-libvirt, "
+                           "qemu-system-x86, zstd\n")
     assert package("dpkg-genchanges") == "dpkg-dev"

@@ -311,3 +311,23 @@ def test_firmware_in_a_package_is_read_from_every_firmware_directory(tmp_path: P
     assert {(f.name, f.path) for f in files} == {
         ("OVMF.fd", "usr/share/ovmf/OVMF.fd"), ("OVMF_CODE.fd", "usr/share/OVMF/OVMF_CODE.fd"),
         ("bios-256k.bin", "usr/share/seabios/bios-256k.bin")}
+
+
+def test_apply_rewrites_a_loader_that_names_the_original() -> None:
+    from ipxe_compat.qemu import apply_xml, compat_paths
+
+    romset = fileset("c.deb", COMPAT, "deb", COMPAT_PATHS)
+    paths = compat_paths(romset)
+    assert paths.loaders == {
+        "/usr/share/ovmf/OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd",
+        "/usr/share/qemu/OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd",  # Debian's link
+        "/usr/share/OVMF/OVMF_CODE.fd": "/usr/share/OVMF/2m-OVMF_CODE.fd",
+        "/usr/share/qemu/OVMF_CODE.fd": "/usr/share/OVMF/2m-OVMF_CODE.fd"}
+    domain = ("<domain type='kvm'><name>g</name><os><type arch='x86_64'>hvm</type>"
+              "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"
+              "</os></domain>")
+    applied = apply_xml(domain, paths)
+    assert ">/usr/share/OVMF/2m-OVMF_CODE.fd</loader>" in applied.xml
+    assert apply_xml(applied.xml, paths).changed == ()  # its own output changes nothing
+    mine = domain.replace("/usr/share/OVMF/OVMF_CODE.fd", "/srv/own/OVMF_CODE.fd")
+    assert apply_xml(mine, paths).changed == ()  # a copy of the user's own is left alone

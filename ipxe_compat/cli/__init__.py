@@ -20,6 +20,7 @@ from .check import check
 from .common import CONTEXT, PROG, SOURCE_FORMS
 from .generate import generate
 from .inspect import inspect
+from .preflight import preflight
 from .qemu_config import qemu_config
 from .verify import verify_migration
 
@@ -92,7 +93,7 @@ def cli(debug: bool) -> None:
     _debug = debug
 
 
-for _command in (inspect, check, generate, qemu_config, verify_migration):
+for _command in (inspect, check, generate, qemu_config, verify_migration, preflight):
     # one wording of the SOURCE forms, in every command's help and man page
     _command.help = (_command.help or "").replace("{sources}", SOURCE_FORMS)
     cli.add_command(_command)

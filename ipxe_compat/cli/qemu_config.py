@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +14,10 @@ from .. import __version__
 from ..core import compat
 from ..errors import IpxeCompatError, SourceError, UsageError
 from .common import CONTEXT, PROG, default_maintainer, warn
+
+if TYPE_CHECKING:
+    from ..core.devices import NicTable
+    from ..input import RomSet
 
 __all__ = ["qemu_config"]
 
@@ -40,9 +46,14 @@ __all__ = ["qemu_config"]
               "QEMU command instead of the built-in table.")
 @click.option("--fallback-builtin", is_flag=True,
               help="With --qemu: use the built-in table if that QEMU cannot be asked.")
+@click.option("--apply", "apply_to", metavar="FILE|-",
+              help="With --format libvirt: print this domain XML (virsh dumpxml, "
+              "save-image-dumpxml or managedsave-dumpxml; - for stdin) with a <rom file=...> on "
+              "every interface whose model the compat ROMs map. Interfaces naming another ROM "
+              "file are left alone and reported on stderr; applying it twice changes nothing.")
 def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: str | None,
                 control_patch: Path | None, install_dir: str | None, qemu_command: str | None,
-                fallback_builtin: bool) -> None:
+                fallback_builtin: bool, apply_to: str | None) -> None:
     """Tell QEMU to use the compat ROMs in SOURCE for the NIC models they replace.
 
     SOURCE is the compat package (.deb), its source tree or any directory of compat ROMs
@@ -56,6 +67,8 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: 
     \b
     Examples:
       ipxe-compat qemu-config ipxe-qemu-256k-compat-efi-roms_*.deb
+      virsh dumpxml --migratable web1 | ipxe-compat qemu-config \\
+          ipxe-qemu-256k-compat-efi-roms_*.deb --format libvirt --apply - > web1.xml
       ipxe-compat qemu-config ipxe-qemu-256k-compat-efi-roms_*.deb \\
           --qemu 'chroot /srv/trixie qemu-system-x86_64'
       ipxe-compat qemu-config build/ipxe-qemu-256k-compat-*/ --format patch --machine-compat 7_2 \\
@@ -74,6 +87,8 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: 
 
     request = ConfigRequest.of(fmt, machine_compat, install_dir,
                                qemu_source is not None, control_patch is not None)
+    if apply_to is not None and fmt != "libvirt":
+        raise UsageError("--apply goes with --format libvirt")
     if control_patch is not None and control_patch.exists():
         raise UsageError("--control-patch file exists; not overwriting it", path=str(control_patch))
     table = BUILTIN
@@ -85,6 +100,9 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: 
                 raise
             warn(f"{error}; using the built-in table")
     romset = read_sources([source])
+    if apply_to is not None:
+        _apply(romset, table, install_dir, apply_to)
+        return
     patch = None
     if qemu_source is not None:
         patch = PatchRequest(read_qemu_source(qemu_source), _patch_author(), _patch_date())
@@ -99,6 +117,29 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: 
             raise UsageError("--control-patch file exists; not overwriting it",
                              path=str(control_patch)) from None
     click.echo(text, nl=False)
+
+
+def _apply(romset: RomSet, table: NicTable, install_dir: str | None, path: str) -> None:
+    """Print the domain XML at ``path`` with the compat files applied; report what is left."""
+    from ..input import read_text_file
+    from ..qemu import apply_xml, compat_paths
+
+    what = "standard input" if path == "-" else path
+    if path == "-":
+        data = sys.stdin.buffer.read(compat.MAX_OPTION_FILE + 1)
+        if len(data) > compat.MAX_OPTION_FILE:
+            raise SourceError(f"--apply: longer than {compat.MAX_OPTION_FILE} bytes",
+                              path=what)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise SourceError(f"--apply: not UTF-8 at byte {error.start}", path=what) from None
+    else:
+        text = read_text_file(path, compat.MAX_OPTION_FILE, "--apply")
+    applied = apply_xml(text, compat_paths(romset, table, install_dir), what)
+    for line in applied.left_alone:
+        warn(f"{what}: {line}")
+    click.echo(applied.xml, nl=False)
 
 
 def _patch_author() -> str:

@@ -175,11 +175,13 @@ def load_error(kind: FileClass, size: int) -> str | None:
     return None
 
 
-#: ``0000:00:02.0/virtio-net-pci.rom``: a PCI device path, then the ROM's name, which QEMU cuts
+#: ``0000:00:02.0/virtio-net-pci.rom``: a PCI device path (behind bridges and root ports one
+#: ``:SLOT.FN`` per hop, as q35 guests have: ``0000:00:02.1:00.0/virtio-net-pci.rom``,
+#: ``0000:00:02.0:00.0:01.0/e1000.rom``), then the ROM's name, which QEMU cuts
 #: at 31 characters (pci_add_option_rom's ``char name[32]``: ``virtio-net-pci-non-transitional``
 #: loses its ``.rom``).
 _ROM_NAME_CUT = 31
-_PCI_ROM = re.compile(r"(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7](?:/[^/]+)*/"
+_PCI_ROM = re.compile(r"(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7](?::[0-9a-f]{2}\.[0-7])*/"
                       r"(?P<rom>[^/]+)")
 
 

@@ -1,11 +1,11 @@
 """The external programs ipxe-compat runs, and the Debian packages that provide them.
 
-One list serves both the hint a user reads when a program is missing (``apt-get install zstd``)
-and the Debian package's Recommends, which debian/rules takes from :func:`substvars` (as
-diffoscope's ``--list-tools=debian`` does). Every place that runs a program asks for its hint
-or package first, and a program missing from the list is a KeyError there, so a new tool cannot
-be used without also reaching the package's Recommends (tests/test_external_tools.py runs each
-place).
+One list (and one of Python bindings, :data:`MODULES`) serves both the hint a user reads when a
+program is missing (``apt-get install zstd``) and the Debian package's Recommends, which
+debian/rules takes from :func:`substvars` (as diffoscope's ``--list-tools=debian`` does). Every
+place that runs a program asks for its hint or package first, and a program missing from the
+list is a KeyError there, so a new tool cannot be used without also reaching the package's
+Recommends (tests/test_external_tools.py runs each place).
 """
 
 from __future__ import annotations
@@ -32,6 +32,29 @@ TOOLS = (
 _BY_PROGRAM = {tool.program: tool for tool in TOOLS}
 
 
+@dataclass(frozen=True)
+class Module:
+    """A Python binding a command imports only when it runs (the rest of the tool needs none)."""
+
+    name: str
+    package: str  # Debian's
+    pypi: str
+    used_for: str
+
+
+MODULES = (
+    Module("libvirt", "python3-libvirt", "libvirt-python", "preflight: libvirt's own API"),
+)
+
+_BY_MODULE = {module.name: module for module in MODULES}
+
+
+def module_hint(name: str) -> str:
+    """How to get the Python module ``name``; KeyError if it is not in :data:`MODULES`."""
+    module = _BY_MODULE[name]
+    return f"apt-get install {module.package} (or pip install {module.pypi})"
+
+
 def package(program: str) -> str:
     """The Debian package that provides ``program``; KeyError if it is not in :data:`TOOLS`."""
     return _BY_PROGRAM[program].package
@@ -44,5 +67,5 @@ def install_hint(program: str) -> str:
 
 def substvars() -> str:
     """The ``ipxe-compat:Recommends`` substitution variable for debian/ipxe-compat.substvars."""
-    packages = sorted({tool.package for tool in TOOLS})
+    packages = sorted({tool.package for tool in TOOLS} | {m.package for m in MODULES})
     return f"ipxe-compat:Recommends={', '.join(packages)}\n"

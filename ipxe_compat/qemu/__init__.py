@@ -9,13 +9,22 @@ and ROM sets; ``firmware`` maps a firmware compat set onto the files it stands i
 
 from __future__ import annotations
 
-from .config import ConfigRequest, PatchRequest, qemu_config, qemu_config_text
+from .config import (
+    ConfigRequest,
+    PatchRequest,
+    compat_package,
+    mappings,
+    qemu_config,
+    qemu_config_text,
+)
 from .discover import QemuFacts, probe_qemu
 from .firmware import FirmwareMapping, firmware_mappings
+from .libvirt_apply import Applied, CompatPaths, apply_xml, compat_paths
 from .migration import MigrationRequest, verify_migration
 from .patch import read_qemu_source
 from .qmp import find_qemu
 
-__all__ = ["ConfigRequest", "FirmwareMapping", "MigrationRequest", "PatchRequest", "QemuFacts",
-           "find_qemu", "firmware_mappings", "probe_qemu", "qemu_config", "qemu_config_text",
-           "read_qemu_source", "verify_migration"]
+__all__ = ["Applied", "CompatPaths", "ConfigRequest", "FirmwareMapping", "MigrationRequest",
+           "PatchRequest", "QemuFacts", "apply_xml", "compat_package", "compat_paths",
+           "find_qemu", "firmware_mappings", "mappings", "probe_qemu", "qemu_config",
+           "qemu_config_text", "read_qemu_source", "verify_migration"]

@@ -240,6 +240,9 @@ def compat_package(maps: Sequence[RomMapping], romset: RomSet) -> str:
     packages = sorted({r.origin.package for r in romset.roms if r.origin.package})
     if len(packages) == 1:
         return packages[0]
+    if not maps:  # firmware only: its package is named after its origin, which only a .deb says
+        raise UsageError("a firmware compat set names its package only as a .deb: give the "
+                         "compat package's .deb")
     prefixes = sorted({m.rom[: -len(m.default)] for m in maps})
     names = sorted({compat.package_of_prefix(prefix) for prefix in prefixes})
     if len(names) != 1:

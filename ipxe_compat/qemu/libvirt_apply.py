@@ -1,0 +1,144 @@
+"""``qemu-config --format libvirt --apply``: put the compat files into a domain XML, as structure.
+
+Each ``<interface>`` whose model loads, by default, an original ROM that the compat set
+replaces gets ``<rom file='COMPAT PATH'/>`` (or that ``file`` on its ``<rom>`` element); a
+``<loader>`` that names an original firmware file names the compat file instead. The XML is
+edited as a tree (:mod:`..core.domxml`), so the layout does not matter (an ``<interface>`` on
+one line is found as surely as one over five), and applying it to its own output changes
+nothing. An interface that already names another ROM file, or that has its ROM disabled, is
+left as it is and reported. Pure.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..core import compat
+from ..core.devices import BUILTIN, NicTable, libvirt_model
+from ..core.domxml import Domain, parse, serialize
+from ..input import RomSet
+from .config import FIRMWARE_KINDS, RomMapping, compat_package, mappings
+from .firmware import firmware_mappings
+
+__all__ = ["Applied", "CompatPaths", "apply_xml", "compat_paths", "nic_paths"]
+
+#: libvirt's NIC model when an x86 domain's <interface> has none (dumpxml then shows it).
+DEFAULT_X86_MODEL = "rtl8139"
+
+
+@dataclass(frozen=True)
+class CompatPaths:
+    """What a compat set changes in a domain XML, and the packages that install its files."""
+
+    nics: Mapping[str, str]  # libvirt <model type> -> the compat ROM's installed path
+    loaders: Mapping[str, str] = field(default_factory=dict)  # original firmware -> compat file
+    packages: tuple[str, ...] = ()
+
+
+def compat_paths(romset: RomSet, table: NicTable = BUILTIN,
+                 install_dir: str | None = None) -> CompatPaths:
+    """The paths ``--apply`` writes for ``romset`` (a compat package, tree or directory)."""
+    loaders = _firmware_paths(romset, install_dir)
+    maps = mappings(romset, table, install_dir, required=not loaders)
+    return CompatPaths(nic_paths(maps), loaders, (compat_package(maps, romset),))
+
+
+def _firmware_paths(romset: RomSet, install_dir: str | None = None) -> dict[str, str]:
+    """Original firmware path -> compat file, for ``<loader>`` (-bios and pflash code images,
+    from :func:`~.firmware.firmware_mappings`). The original is named where the compat file
+    lies (generate installs each image beside where its origin had it: /usr/share/ovmf,
+    /usr/share/OVMF) and in QEMU's firmware directory, where Debian's ovmf links OVMF.fd."""
+    found: dict[str, str] = {}
+    for m in firmware_mappings(romset, install_dir, FIRMWARE_KINDS).values():
+        if m.unit == 1:
+            continue  # a variables image is a template (<nvram template>), never a <loader>
+        for directory in dict.fromkeys((posixpath.dirname(m.path), compat.DEFAULT_INSTALL_DIR)):
+            found[posixpath.join(directory, m.original)] = m.path
+    return found
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The edited XML, what changed, and what was left alone (each a line for people)."""
+
+    xml: str
+    changed: tuple[str, ...]
+    left_alone: tuple[str, ...]
+
+
+def nic_paths(maps: tuple[RomMapping, ...] | list[RomMapping]) -> dict[str, str]:
+    """libvirt ``<model type>`` -> the compat ROM's installed path, for every mapped model."""
+    return {libvirt_model(model): m.path for m in maps for model in m.models}
+
+
+def apply_xml(text: str, paths: CompatPaths, what: str = "domain XML") -> Applied:
+    """``text`` with the compat ROMs on its interfaces and compat firmware in its loader."""
+    nics, loaders = paths.nics, paths.loaders
+    domain = parse(text, what)
+    changed: list[str] = []
+    left: list[str] = []
+    for index, interface in enumerate(domain.root.iter("interface")):
+        _interface(domain, index, interface, nics, changed, left)
+    for loader in domain.root.iter("loader"):
+        path = (loader.text or "").strip()
+        if path in loaders and loaders[path] != path:
+            loader.text = loaders[path]
+            changed.append(f"<loader> {path} -> {loaders[path]}")
+    return Applied(serialize(domain) if changed else _unchanged(text), tuple(changed), tuple(left))
+
+
+def _unchanged(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _label(domain: Domain, index: int, interface: ET.Element, model: str) -> str:
+    mac = interface.find("mac")
+    alias = interface.find("alias")
+    who = (alias.get("name") if alias is not None else None) or (
+        f"mac {mac.get('address')}" if mac is not None else f"#{index}")
+    return f"interface {who} ({model})"
+
+
+def _interface(domain: Domain, index: int, interface: ET.Element, nics: Mapping[str, str],
+               changed: list[str], left: list[str]) -> None:
+    model_element = interface.find("model")
+    model = model_element.get("type") if model_element is not None else None
+    if model is None:
+        arch = domain.root.find("os/type")
+        if interface.get("type") == "hostdev" or (arch is not None and arch.get("arch") not in
+                                                  (None, "x86_64", "i686")):
+            return
+        model = DEFAULT_X86_MODEL
+    path = nics.get(model)
+    if path is None:
+        return  # no compat ROM replaces this model's default
+    label = _label(domain, index, interface, model)
+    rom = interface.find("rom")
+    if rom is None:
+        rom = ET.SubElement(interface, "rom")
+        _indent(interface, rom)
+    elif rom.get("enabled") == "no":
+        left.append(f"{label}: its ROM is disabled (<rom enabled='no'/>), left alone")
+        return
+    current = rom.get("file")
+    if current == path:
+        return
+    if current is not None:
+        left.append(f"{label}: names another ROM file {current}, left alone")
+        return
+    rom.set("file", path)
+    changed.append(f"{label}: <rom file='{path}'/>")
+
+
+def _indent(parent: ET.Element, child: ET.Element) -> None:
+    """Lay the new last child out like its siblings (an interface on one line stays one)."""
+    siblings = list(parent)
+    if len(siblings) > 1:
+        before = siblings[-2]
+        child.tail = before.tail
+        before.tail = (parent.text if parent.text and parent.text.strip() == "" else before.tail)
+    else:
+        child.tail = None

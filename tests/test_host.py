@@ -1,0 +1,281 @@
+"""The host side's pure parts: the domain XML edit of qemu-config --apply, a domain's twin, RAM
+blocks from info ramblock and from save images, and the verdict. Fast; libvirt itself is
+exercised in tests/test_preflight.py."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ipxe_compat.core.domxml import parse
+from ipxe_compat.core.firmware import FileClass, block_class
+from ipxe_compat.errors import SourceError
+from ipxe_compat.host.blocks import differing, parse_ramblock, parse_save_image
+from ipxe_compat.host.twin import twin_xml
+from ipxe_compat.qemu import CompatPaths, apply_xml
+from tests import factory
+
+VIRTIO = "/usr/share/qemu/256k-efi-virtio.rom"
+PATHS = CompatPaths({"virtio": VIRTIO, "e1000": "/usr/share/qemu/256k-efi-e1000.rom",
+                     "rtl8139": "/usr/share/qemu/256k-efi-rtl8139.rom"}, {}, ("compat-pkg",))
+
+DOMAIN = """<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>web1</name>
+  <uuid>6c1f0e0a-3b7e-4d57-9a41-0c2b8d1e5f01</uuid>
+  <memory unit='KiB'>1048576</memory>
+  <memoryBacking><hugepages/><locked/></memoryBacking>
+  <vcpu placement='static' cpuset='0-1'>2</vcpu>
+  <cputune><vcpupin vcpu='0' cpuset='0'/></cputune>
+  <os>
+    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+    <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>
+    <nvram>/var/lib/libvirt/qemu/nvram/web1_VARS.fd</nvram>
+  </os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <!-- the system disk -->
+    <disk type='file' device='disk'>
+      <source file='/srv/web1.qcow2'/><target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='bridge'>
+      <mac address='52:54:00:00:00:01'/>
+      <source bridge='br0'/>
+      <model type='virtio'/>
+      <driver name='vhost'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </interface>
+    <interface type='network'><source network='default'/><model type='e1000'/></interface>
+    <interface type='network'>
+      <model type='rtl8139'/>
+      <rom file='/srv/own.rom'/>
+    </interface>
+    <interface type='hostdev'><source><address type='pci' bus='0x05'/></source></interface>
+    <serial type='file'><source path='/var/log/web1.console'/></serial>
+    <graphics type='vnc' port='5901'/>
+    <video><model type='vga'/></video>
+    <hostdev mode='subsystem' type='pci'><source><address bus='0x06'/></source></hostdev>
+    <tpm model='tpm-crb'><backend type='emulator'/></tpm>
+  </devices>
+  <qemu:commandline>
+    <qemu:arg value='-global'/>
+    <qemu:arg value='e1000e.romfile=old.rom'/>
+    <qemu:arg value='-drive'/>
+    <qemu:arg value='file=/srv/extra.img'/>
+  </qemu:commandline>
+</domain>
+"""
+
+
+def _roms(xml: str) -> list[str | None]:
+    root = ET.fromstring(xml)
+    found = []
+    for interface in root.iter("interface"):
+        rom = interface.find("rom")
+        found.append(rom.get("file") if rom is not None else None)
+    return found
+
+
+def test_apply_adds_the_compat_rom_to_each_mapped_interface_and_leaves_others() -> None:
+    applied = apply_xml(DOMAIN, PATHS)
+    assert _roms(applied.xml) == [VIRTIO, "/usr/share/qemu/256k-efi-e1000.rom", "/srv/own.rom",
+                                  None]
+    assert len(applied.changed) == 2
+    assert applied.left_alone == ("interface #2 (rtl8139): names another ROM file /srv/own.rom, "
+                                  "left alone",)
+    # everything else means what it meant: the prefix, the comment, the disk, the loader
+    assert '<qemu:arg value="-global" />' in applied.xml
+    assert "ns0:" not in applied.xml
+    assert "<!-- the system disk -->" in applied.xml
+    assert "/srv/web1.qcow2" in applied.xml
+
+
+def test_apply_finds_an_interface_written_on_one_line() -> None:
+    one_line = ("<domain type='qemu'><name>d</name><os><type arch='x86_64'>hvm</type></os>"
+                "<devices><interface type='user'><model type='virtio'/></interface></devices>"
+                "</domain>")
+    applied = apply_xml(one_line, PATHS)
+    assert _roms(applied.xml) == [VIRTIO]
+    assert "<model type=\"virtio\" /><rom file=\"" + VIRTIO + "\" /></interface>" in applied.xml
+
+
+def test_apply_is_idempotent() -> None:
+    once = apply_xml(DOMAIN, PATHS)
+    twice = apply_xml(once.xml, PATHS)
+    assert twice.xml == once.xml
+    assert twice.changed == ()
+
+
+def test_apply_reads_a_missing_model_as_libvirts_x86_default() -> None:
+    xml = ("<domain type='qemu'><name>d</name><os><type arch='x86_64'>hvm</type></os><devices>"
+           "<interface type='user'/></devices></domain>")
+    assert _roms(apply_xml(xml, PATHS).xml) == ["/usr/share/qemu/256k-efi-rtl8139.rom"]
+
+
+def test_apply_changes_nothing_when_nothing_maps() -> None:
+    xml = ("<domain type='qemu'><name>d</name><devices><interface type='user'>"
+           "<model type='pcnet'/></interface></devices></domain>")
+    assert apply_xml(xml, PATHS).xml == xml + "\n"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("<domain><name>x", "not well-formed"),
+    ("<network><name>x</name></network>", "not a libvirt <domain>"),
+], ids=["broken", "not-a-domain"])
+def test_apply_refuses_what_is_no_domain(text: str, message: str) -> None:
+    with pytest.raises(SourceError, match=message):
+        apply_xml(text, PATHS)
+
+
+def test_twin_keeps_the_rom_carrying_devices_and_nothing_of_the_guests() -> None:
+    twin = twin_xml(parse(DOMAIN), "ipxe-compat-twin-1-0")
+    root = ET.fromstring(twin.xml)
+    assert root.findtext("name") == "ipxe-compat-twin-1-0"
+    assert root.find("uuid") is None
+    for gone in ("memoryBacking", "cputune", "os/nvram", "devices/disk", "devices/serial",
+                 "devices/graphics", "devices/hostdev", "devices/tpm"):
+        assert root.find(gone) is None, gone
+    assert root.find("vcpu").get("cpuset") is None  # type: ignore[union-attr]
+    assert root.find("os/loader") is not None and root.find("devices/video") is not None
+    nics = root.findall("devices/interface")
+    assert [n.get("type") for n in nics] == ["user", "user", "user"]  # the SR-IOV one is gone
+    first = nics[0]
+    assert [c.tag for c in first] == ["mac", "model", "address"]  # no bridge, no vhost
+    assert first.find("address").get("bus") == "0x01"  # type: ignore[union-attr]
+    assert _roms(twin.xml)[2] == "/srv/own.rom"
+    args = [a.get("value") for a in root.iter("{http://libvirt.org/schemas/domain/qemu/1.0}arg")]
+    assert args == ["-global", "e1000e.romfile=old.rom"]
+    assert "ns0:" not in twin.xml
+    assert any("SR-IOV" in item for item in twin.left_out)
+    assert any("qemu:commandline" in item for item in twin.left_out)
+
+
+HEAD = "              Block Name    PSize              Offset               Used              Total"
+RAMBLOCK_7_2 = "\n".join([
+    HEAD,
+    "                  pc.ram    4 KiB  0x0000000000000000 0x0000000004000000 0x0000000004000000",
+    "                 pc.bios    4 KiB  0x0000000004000000 0x0000000000040000 0x0000000000040000",
+    "0000:00:03.0/virtio-net-pci.rom    4 KiB  0x0000000004080000 0x0000000000040000 "
+    "0x0000000000040000",
+    "    0000:00:02.0/vga.rom    4 KiB  0x0000000005140000 0x0000000000010000 0x0000000000010000",
+])
+RAMBLOCK_10_0 = "\n".join([  # QEMU 10.0 adds HVA and RO
+    HEAD + "                HVA  RO",
+    "                  pc.ram    4 KiB  0x0000000000000000 0x0000000004000000 0x0000000004000000 "
+    "0x00007ff6d3e00000  rw",
+    "0000:00:03.0/virtio-net-pci.rom    4 KiB  0x0000000004080000 0x0000000000080000 "
+    "0x0000000000080000 0x00007ff6d2a00000  ro",
+    "                 pc.bios    4 KiB  0x0000000004000000 0x0000000000040000 0x0000000000040000 "
+    "0x00007ff71c200000  ro",
+])
+
+
+def test_ramblock_of_both_qemus_and_the_differing_file_fixed_blocks() -> None:
+    old, new = parse_ramblock(RAMBLOCK_7_2), parse_ramblock(RAMBLOCK_10_0)
+    assert old["0000:00:03.0/virtio-net-pci.rom"] == 0x40000
+    assert new["0000:00:03.0/virtio-net-pci.rom"] == 0x80000
+    diffs = differing(old, new)
+    # pc.ram is equal, and is no file's block anyway; vga.rom is missing at the destination
+    assert [(d.block, d.source, d.destination) for d in diffs] == [
+        ("0000:00:02.0/vga.rom", 0x10000, None),
+        ("0000:00:03.0/virtio-net-pci.rom", 0x40000, 0x80000)]
+
+
+def test_ramblock_without_blocks_is_refused() -> None:
+    with pytest.raises(SourceError, match="lists no block"):
+        parse_ramblock("unknown command: 'info ramblock'")
+
+
+@pytest.mark.parametrize("name", ["0000:00:02.1:00.0/virtio-net-pci.rom",
+                                  "0000:00:02.0:00.0:01.0/e1000.rom",
+                                  "0000:00:03.0/virtio-net-pci-non-transitional"])
+def test_option_rom_blocks_behind_bridges_are_fixed_by_a_file(name: str) -> None:
+    assert block_class(name) is FileClass.OPTION_ROM
+
+
+def _save_image(blocks: dict[str, int], compressed: int = 0, xml: str = "<domain/>") -> bytes:
+    data = xml.encode() + b"\0" * 7
+    header = b"LibvirtQemudSave" + struct.pack("<5I", 2, len(data), 1, compressed, 0) + b"\0" * 56
+    total = sum(blocks.values())
+    stream = b"QEVM\x00\x00\x00\x03" + b"\x07" + struct.pack(">I", 10) + b"pc-q35-7.2"
+    stream += b"\x01" + struct.pack(">I", 3) + b"\x03ram" + struct.pack(">II", 0, 4)
+    stream += struct.pack(">Q", total | 0x04)
+    for name, size in blocks.items():
+        stream += bytes([len(name)]) + name.encode() + struct.pack(">Q", size)
+    return header + data + stream + b"\x00" * 64
+
+
+def test_save_image_gives_its_xml_machine_and_blocks() -> None:
+    blocks = {"pc.ram": 0x4000000, "0000:00:02.1:00.0/virtio-net-pci.rom": 0x40000}
+    image = parse_save_image(_save_image(blocks, xml="<domain><name>s1</name></domain>"), "s1")
+    assert image.xml == "<domain><name>s1</name></domain>"
+    assert image.machine == "pc-q35-7.2"
+    assert image.blocks == blocks
+
+
+def test_save_image_compressed_or_cut_gives_no_blocks() -> None:
+    blocks = {"pc.ram": 0x4000000}
+    assert parse_save_image(_save_image(blocks, compressed=1), "x").blocks is None
+    assert parse_save_image(_save_image(blocks)[:-80], "x").blocks is None
+
+
+def test_not_a_save_image_is_refused() -> None:
+    with pytest.raises(SourceError, match="not a libvirt save image"):
+        parse_save_image(b"QFI\xfb" + b"\0" * 200, "disk.qcow2")
+
+
+@pytest.fixture
+def compat_dir(tmp_path: Path) -> Path:
+    roms = tmp_path / "roms"
+    roms.mkdir()
+    for name in ("256k-efi-virtio.rom", "256k-efi-e1000.rom", "256k-efi-rtl8139.rom"):
+        (roms / name).write_bytes(factory.efi_rom())
+    return roms
+
+
+def _cli(*args: str, stdin: str = "", cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ipxe_compat", *args], input=stdin, cwd=cwd,
+                          capture_output=True, text=True, check=False)
+
+
+def test_qemu_config_apply_from_stdin_and_a_file(compat_dir: Path, tmp_path: Path) -> None:
+    result = _cli("qemu-config", str(compat_dir), "--format", "libvirt", "--apply", "-",
+                  stdin=DOMAIN, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert _roms(result.stdout)[:3] == ["/usr/share/qemu/256k-efi-virtio.rom",
+                                        "/usr/share/qemu/256k-efi-e1000.rom", "/srv/own.rom"]
+    assert result.stderr == ("ipxe-compat: warning: standard input: interface #2 (rtl8139): "
+                             "names another ROM file /srv/own.rom, left alone\n")
+    (tmp_path / "fixed.xml").write_text(result.stdout)
+    again = _cli("qemu-config", str(compat_dir), "--format", "libvirt", "--apply",
+                 str(tmp_path / "fixed.xml"), cwd=tmp_path)
+    assert again.stdout == result.stdout
+
+
+def test_qemu_config_apply_needs_the_libvirt_format(compat_dir: Path, tmp_path: Path) -> None:
+    result = _cli("qemu-config", str(compat_dir), "--apply", "-", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "ipxe-compat: error: --apply goes with --format libvirt\n"
+
+
+def test_preflight_without_the_binding_names_the_package(tmp_path: Path) -> None:
+    blocker = tmp_path / "nolibvirt"
+    blocker.mkdir()
+    (blocker / "libvirt.py").write_text("raise ImportError('no libvirt here')\n")
+    result = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
+                             "from ipxe_compat.cli import main; main(sys.argv[2:])",
+                             str(blocker), "preflight", "--to-uri", "test:///default"],
+                            capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("ipxe-compat: error: libvirt's Python binding is missing")
+    assert "apt-get install python3-libvirt (or pip install libvirt-python)" in result.stderr
+
+
+def test_preflight_needs_a_destination(tmp_path: Path) -> None:
+    result = _cli("preflight", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--to-uri" in result.stderr
