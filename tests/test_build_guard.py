@@ -113,6 +113,7 @@ def firmware_like_source(kind: str, parent: Path, changed: dict[str, bytes] | No
     previous release's; ``changed`` replaces files of the new set only."""
     require_tool("dpkg-source", "dpkg-deb")
     package, files = FIRMWARE_LIKE[kind]
+    parent.mkdir(parents=True, exist_ok=True)
     (deb,) = archive.fetch_firmware(package, "bookworm")
     origin = parent / "origin"
     run(["dpkg-deb", "-x", deb, origin])
