@@ -25,6 +25,7 @@ import pytest
 
 from tests import archive
 from tests.conftest import _cannot, require_tool
+from tests.dpkg import dpkg_root
 from tests.qemu_run import Qemu, migrate_paused, version
 from tests.roots import Root, RootSpec, ensure_root
 from tests.tools import explain, run
@@ -150,15 +151,6 @@ def test_sbuild_builds_the_same_deb(built: Path, sbuild_chroot: Path, tmp_path: 
     assert (tmp_path / DEB).read_bytes() == (built / DEB).read_bytes()
 
 
-def _dpkg_root(tmp_path: Path) -> Path:
-    root = tmp_path / "root"
-    (root / "var/lib/dpkg/info").mkdir(parents=True)
-    (root / "var/lib/dpkg/updates").mkdir()
-    (root / "var/log").mkdir(parents=True)
-    (root / "var/lib/dpkg/status").touch()
-    return root
-
-
 @pytest.mark.parametrize("suite", ["bookworm", "trixie", "sid"])
 def test_coinstallable_with_ovmf(suite: str, built: Path, tmp_path: Path) -> None:
     """Beside each suite's ovmf (sid: the metapackage and the packages it depends on): no file
@@ -167,7 +159,7 @@ def test_coinstallable_with_ovmf(suite: str, built: Path, tmp_path: Path) -> Non
     debs = _fetch("ovmf", suite)
     if suite == "sid":
         debs.append(archive.fetch("2026.08+ds-2", "ovmf"))  # the metapackage itself
-    root = _dpkg_root(tmp_path)
+    root = dpkg_root(tmp_path)
     run(["dpkg", f"--root={root}", "--force-script-chrootless", "--install", *debs,
          built / DEB], cwd=tmp_path)
     status = run(["dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W", "-f",
