@@ -94,7 +94,8 @@ def _default_date() -> str:
               "1.0.0+git-20190125.36a4c85-5.1.")
 @click.option("--origin-copyright", type=click.Path(dir_okay=False),
               help="The origin's DEP-5 copyright file. Required for DIR and .rom sources, e.g. "
-              "/usr/share/doc/ipxe-qemu/copyright.")
+              "/usr/share/doc/ipxe-qemu/copyright; for a .deb, used instead of its own (seabios' "
+              "is not DEP-5).")
 @click.option(
     "--build-source",
     is_flag=True,
@@ -187,7 +188,8 @@ def _print_generated(result: GenerateResult, as_json: bool) -> None:
         })
         return
     padded = sum(1 for rom in spec.roms if rom.size != rom.original.size)
-    click.echo(f"{spec.source} {spec.version} for {spec.distribution}: {len(spec.roms)} ROMs "
+    noun = "files" if spec.firmware else "ROMs"
+    click.echo(f"{spec.source} {spec.version} for {spec.distribution}: {len(spec.roms)} {noun} "
                f"({padded} padded to {spec.size_label}, {len(spec.roms) - padded} unchanged), "
                f"Built-Using: {spec.built_using}")
     for rom in spec.roms:

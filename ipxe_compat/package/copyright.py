@@ -112,7 +112,8 @@ def gather(origins: Sequence[CopyrightFile], own_license: bool = False) -> State
               else DEBIAN_LICENSE)
     missing = [name for name in dict.fromkeys([*names, debian]) if name not in texts]
     if missing:
-        raise SourceError(f"origin copyright has no license text for {', '.join(missing)}",
+        raise SourceError(f"origin copyright has no license text for {', '.join(missing)} "
+                          "(give --origin-copyright FILE, a DEP-5 file with them, instead)",
                           path=origins[0].path)
     return Statement(upstream_name or "ipxe", source, tuple(holders), tuple(names), texts,
                      tuple(expressions), debian)
@@ -170,7 +171,8 @@ def _parse(origin: CopyrightFile) -> Copyright:
             return Copyright(origin.text.splitlines(keepends=True), strict=False)
         except (NotMachineReadableError, ValueError) as error:
             raise SourceError(
-                f"origin copyright of {origin.label} is not machine-readable DEP-5: {error}",
+                f"origin copyright of {origin.label} is not machine-readable DEP-5 (give "
+                f"--origin-copyright FILE, a DEP-5 file, instead): {error}",
                 path=origin.path,
             ) from error
         finally:

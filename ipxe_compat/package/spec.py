@@ -247,10 +247,11 @@ def _bucket(text: str) -> int:
 
 
 def _copyrights(origins: Sequence[Origin], given: InputFile | None) -> list[CopyrightFile]:
-    """The origin packages' copyright files, and the one given for other sources."""
-    found = [CopyrightFile(o.label, o.copyright, o.spec) for o in origins if o.copyright]
+    """The origin packages' copyright files, or the one given: for sources that are not
+    packages, and instead of a package's that is not usable DEP-5 (seabios' is free text)."""
     if given is not None:
-        found.append(CopyrightFile(given.path, given.text, given.path))
+        return [CopyrightFile(given.path, given.text, given.path)]
+    found = [CopyrightFile(o.label, o.copyright, o.spec) for o in origins if o.copyright]
     if not found:
         raise UsageError(
             "no origin copyright: the sources are not packages, so give --origin-copyright FILE "
