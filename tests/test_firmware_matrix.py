@@ -133,3 +133,25 @@ def test_docs_show_this_matrix(matrix: dict[str, list[str]]) -> None:
         pytest.fail("docs/firmware.md rewritten: read git diff docs, then rerun without "
                     "IPXE_COMPAT_UPDATE_DOCS")
     assert found.group(1) == table
+
+
+def test_check_against_a_healthy_trixie_host(bookworm_deb: Path, tmp_path: Path) -> None:
+    """``check OLD.deb /usr/share/qemu`` on trixie (a root with qemu-system-x86 and what it
+    brings): every ROM ok; qboot.rom is a -bios image and the fw_cfg ROMs are classified, not
+    failed as broken option ROMs."""
+    from tests.roots import RootSpec, ensure_root
+
+    require_tool("mmdebstrap")
+    try:
+        root = ensure_root(RootSpec("trixie", ("qemu-system-x86",)))
+    except RuntimeError as error:
+        _cannot(str(error))
+    result = subprocess.run([sys.executable, "-m", "ipxe_compat", "check", "--json", bookworm_deb,
+                             root.path / "usr/share/qemu"], capture_output=True, text=True,
+                            cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)["roms"]}
+    assert rows["qboot.rom"]["class"] == "bios" and rows["qboot.rom"]["verdict"] == "only-new"
+    assert rows["kvmvapic.bin"]["class"] == "genrom"
+    assert {r["verdict"] for n, r in rows.items() if n.endswith(".rom") and n != "qboot.rom"} == {
+        "ok"}
