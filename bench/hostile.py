@@ -40,10 +40,14 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", action="store_true", help="also the 2 GiB-member packages")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="only the cases whose id holds TEXT (repeatable)")
     args = parser.parse_args()
     rows: list[tuple[str, int, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="ipxe-compat-hostile-") as tmp:
         for case in test_hostile.CASES:
+            if args.only and not any(text in case.id for text in args.only):
+                continue
             work = Path(tmp) / case.id
             work.mkdir()
             argv = case.build(work)

@@ -1227,6 +1227,136 @@ ROUND_TWO += [
 CASES += ROUND_TWO
 
 
+# --- issue 18: every refusal is exit 2, bounds for every source, one line ----------------------
+
+def _qmp_fake(overrides: dict[str, object] | None = None, help_text: bytes | None = None,
+              fallback: bool = False) -> Callable[[Path], list[str]]:
+    """qemu-config --qemu with a "QEMU" that speaks QMP: a real session (greeting, one answer per
+    command) whose answers are QEMU's, but for ``overrides`` (command -> the raw answer line,
+    JSON text) and the ``-device help`` bytes."""
+    def build(d: Path) -> list[str]:
+        answers = {
+            "qmp_capabilities": '{"return": {}}',
+            "query-version": '{"return": {"qemu": {"major": 7, "minor": 2, "micro": 22}}}',
+            "query-machines": '{"return": [{"name": "pc-i440fx-7.2", "alias": "pc", '
+                              '"is-default": true}]}',
+            "qom-list-types": '{"return": [{"name": "virtio-net-pci", "parent": '
+                              '"virtio-net-pci-base"}, {"name": "virtio-net-pci-base", '
+                              '"parent": "virtio-pci", "abstract": true}]}',
+            "device_add": '{"return": {}}',
+            "qom-get": '{"return": "efi-virtio.rom"}',
+            "quit": '{"return": {}}',
+            **(overrides or {}),
+        }
+        listing = help_text or b'Network devices:\nname "virtio-net-pci", bus PCI\n\n'
+        (d / "answers.json").write_text(json.dumps(answers))
+        (d / "help.bin").write_bytes(listing)
+        script = d / "fakeqemu"
+        script.write_text(f"""#!{sys.executable}
+import json, socket, sys
+if sys.argv[-2:] == ["-device", "help"]:
+    sys.stdout.buffer.write(open({str(d / "help.bin")!r}, "rb").read())
+    sys.exit(0)
+answers = json.load(open({str(d / "answers.json")!r}))
+path = next(a for a in sys.argv if a.startswith("unix:"))[5:].split(",")[0]
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+server.listen(1)
+conn, _ = server.accept()
+stream = conn.makefile("rwb")
+stream.write(b'{{"QMP": {{"version": {{}}, "capabilities": []}}}}\\n')
+stream.flush()
+for line in stream:
+    stream.write(answers[json.loads(line)["execute"]].encode() + b"\\n")
+    stream.flush()
+""")
+        script.chmod(0o755)
+        return ["qemu-config", _rom_dir(d, "compat", {"256k-efi-virtio.rom": GOOD_256K}),
+                "--qemu", str(script), *(["--fallback-builtin"] if fallback else [])]
+    return build
+
+
+def _sparse_roms(count: int, size: int, as_files: bool = False) -> Callable[[Path], list[str]]:
+    """``count`` ROMs of ``size`` bytes that take a few KB on disk each (sparse)."""
+    def build(d: Path) -> list[str]:
+        (d / "set").mkdir()
+        for i in range(count):
+            with open(d / "set" / f"efi-{i}.rom", "wb") as rom:
+                rom.write(ROM)
+                rom.truncate(size)
+        if as_files:
+            return ["inspect", *(f"set/efi-{i}.rom" for i in range(count))]
+        return ["inspect", "set"]
+    return build
+
+
+BANG_CHANGELOG = ("ipxe-qemu-256k-compat (!!!) unstable; urgency=medium\n\n  * x\n\n"
+                  " -- A B <a@b.org>  Mon, 01 Jan 2024 00:00:00 +0000\n")
+
+ISSUE_18 = [
+    # 8. whatever a QEMU command prints is checked at one boundary: exit 2, or a said fallback
+    Case("device-help-not-utf8-in-a-model", _qmp_fake(help_text=(
+        b'Network devices:\nname "virtio-net-pci\xff", bus PCI\n\n')), 2, "not a name QEMU gives"),
+    Case("device-help-not-utf8-elsewhere", _qmp_fake(help_text=(
+        b'Network devices:\nname "virtio-net-pci", bus PCI, desc "\xff\xfe"\n\n')), 0, ""),
+    Case("device-help-model-with-a-comma", _qmp_fake(help_text=(
+        b'Network devices:\nname "virtio-net-pci,romfile=x", bus PCI\n\n')), 2,
+        "not a name QEMU gives"),
+    Case("qmp-version-a-list", _qmp_fake({"query-version": '{"return": []}'}), 2,
+         "query-version answered [], not a JSON object"),
+    Case("qmp-version-null", _qmp_fake({"query-version": '{"return": null}'}), 2,
+         "query-version answered null"),
+    Case("qmp-version-a-string", _qmp_fake({"query-version": '{"return": {"qemu": {"major": "7",'
+                                                             ' "minor": 2, "micro": 0}}}'}), 2,
+         "not three version numbers"),
+    Case("qmp-no-return", _qmp_fake({"query-version": '{"id": 1}'}), 2,
+         "an answer with neither return nor error"),
+    Case("qmp-machines-an-object", _qmp_fake({"query-machines": '{"return": {"a": 1}}'}), 2,
+         "query-machines answered {\"a\": 1}, not a JSON list"),
+    Case("qmp-machines-numbers", _qmp_fake({"query-machines": '{"return": [1, 2]}'}), 2,
+         "not a JSON object"),
+    Case("qmp-types-strings", _qmp_fake({"qom-list-types": '{"return": ["virtio-net-pci"]}'}), 2,
+         "qom-list-types (an element)"),
+    Case("qmp-romfile-a-list", _qmp_fake({"qom-get": '{"return": [1]}'}), 2,
+         "virtio-net-pci's romfile is [1]"),
+    Case("qmp-romfile-null", _qmp_fake({"qom-get": '{"return": null}'}), 2,
+         "virtio-net-pci's romfile is null"),
+    Case("qmp-romfile-xml", _qmp_fake({"qom-get": '{"return": "a.rom\' --><evil/>"}'}), 2,
+         "not a name QEMU gives"),
+    Case("qmp-version-a-list-fallback", _qmp_fake({"query-version": '{"return": []}'},
+                                                  fallback=True), 0,
+         "query-version answered [], not a JSON object; using the built-in table"),
+    Case("qmp-romfile-null-fallback", _qmp_fake({"qom-get": '{"return": null}'}, fallback=True),
+         0, "using the built-in table"),
+    # 9. a changelog's versions are checked where it is parsed
+    Case("changelog-version-bang", _with(gen_dir("--changelog-from", "bang"), lambda d: (
+        d / "bang").write_text(BANG_CHANGELOG)), 2, "bang: not a Debian changelog"),
+    # 11. a directory and .rom files are bounded as a .deb is, by their sizes before reading
+    Case("dir-of-64-sparse-16mib-roms", _sparse_roms(64, 16 << 20), 2,
+         "set: this directory: the firmware files together exceed 64 MiB"),
+    Case("five-sparse-16mib-rom-files", _sparse_roms(5, 16 << 20, as_files=True), 2,
+         "the files given: the firmware files together exceed 64 MiB"),
+    Case("dir-of-257-roms", _sparse_roms(257, len(ROM)), 2, "more than 256 firmware files"),
+    # 12. names the build could not make are refused by generate
+    Case("rom-name-255-bytes-with-prefix", lambda d: [
+        "generate", _rom_dir(d, "s", {"e" * 251 + ".rom": GOOD_256K}), "-o", "out", "--roms",
+        "*", "--origin-source", "ipxe", "--origin-version", "1.0-1", "--origin-copyright",
+        write(d / "cr", factory.COPYRIGHT.encode())], 2,
+        "(260 characters): 260 bytes, more than a file name may have (255)"),
+    Case("package-name-too-long-for-its-deb", gen_dir("--package-name", "p" * 245), 2,
+         "the binary package would be named"),
+    Case("install-dir-part-of-256", gen_dir("--install-dir", "/" + "d" * 256), 2,
+         "a part of --install-dir would be named"),
+    # 13. a name with a line break is one line, quoted so a shell reads it back
+    Case("path-with-a-newline", lambda d: ["inspect", "no\nsuch.rom"], 2,
+         "ipxe-compat: error: $'no\\nsuch.rom': cannot read: No such file or directory"),
+    Case("dir-name-with-escape-codes", lambda d: ["inspect", _rom_dir(
+        d, "a\x1b[2Jb", {"efi-a.rom": b""})], 2, "$'a\\e[2Jb/efi-a.rom'"),
+]
+
+CASES += ISSUE_18
+
+
 def run_case(case: Case, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
     work = tmp_path / "work"
     work.mkdir()
@@ -1247,6 +1377,7 @@ def test_hostile_input_is_refused_cleanly(case: Case, tmp_path: Path) -> None:
     if case.code == 0:
         assert not [line for line in lines if not line.startswith("ipxe-compat: warning: ")], \
             result.stderr
+        assert case.fragment in result.stderr
     else:
         assert len(lines) == 1 and lines[0].startswith("ipxe-compat: error: "), result.stderr
         assert case.fragment in lines[0]

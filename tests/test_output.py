@@ -12,31 +12,34 @@ from pathlib import Path
 
 import pytest
 
-from ipxe_compat.errors import OutputError, OutputExistsError
-from ipxe_compat.package.output import Entry, check_outdir, orig_tarball, staging
+from ipxe_compat.errors import Interrupted, OutputError, OutputExistsError
+from ipxe_compat.package.output import Entry, check_outdir, orig_tarball, publish
 
 
 def test_block_outputs_are_moved_into_place(tmp_path: Path) -> None:
-    with staging(tmp_path, force=False) as stage:
+    with publish(tmp_path, ["a.tar.xz", "tree"], force=False) as (stage, report):
         (stage / "a.tar.xz").write_bytes(b"x")
         (stage / "tree").mkdir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.xz", "tree"]
+    assert report.left == []
 
 
-@pytest.mark.parametrize("how", ["exception", "sigterm", "sigint"])
+@pytest.mark.parametrize("how", ["exception", "sigterm", "sigint", "sighup"])
 def test_an_interrupted_block_leaves_nothing(tmp_path: Path, how: str) -> None:
     (tmp_path / "existing").write_text("mine\n")
-    with pytest.raises((RuntimeError, KeyboardInterrupt)), \
-            staging(tmp_path, force=True) as stage:  # noqa: PT012 (the block is what fails)
+    with pytest.raises((RuntimeError, Interrupted), match=r"disk full|signal"), \
+            publish(tmp_path, ["existing", "tree"], force=True) as (stage, _):  # noqa: PT012
         (stage / "tree").mkdir()
         (stage / "tree" / "half").write_bytes(b"half written")
         (stage / "existing").write_text("replacement\n")
         if how == "exception":
             raise RuntimeError("disk full")
-        os.kill(os.getpid(), signal.SIGTERM if how == "sigterm" else signal.SIGINT)
+        os.kill(os.getpid(), {"sigterm": signal.SIGTERM, "sigint": signal.SIGINT,
+                              "sighup": signal.SIGHUP}[how])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"]
     assert (tmp_path / "existing").read_text() == "mine\n"
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored afterwards
+    assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL
 
 
 def test_existing_outputs_are_refused_before_any_work(tmp_path: Path) -> None:
@@ -52,10 +55,11 @@ def test_existing_outputs_are_refused_before_any_work(tmp_path: Path) -> None:
 
 
 def test_outdir_made_for_a_failed_block_is_removed_again(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError), staging(tmp_path / "a" / "b" / "out", force=False):
+    with pytest.raises(RuntimeError, match="dpkg-source failed"), \
+            publish(tmp_path / "a" / "b" / "out", ["tree"], force=False):
         raise RuntimeError("dpkg-source failed")
     assert list(tmp_path.iterdir()) == []
-    with staging(tmp_path / "a" / "out", force=False) as stage:
+    with publish(tmp_path / "a" / "out", ["tree"], force=False) as (stage, _):
         (stage / "tree").mkdir()
     assert [p.name for p in (tmp_path / "a" / "out").iterdir()] == ["tree"]
 
@@ -65,7 +69,8 @@ def test_outdir_that_cannot_be_made_is_an_output_error(tmp_path: Path) -> None:
     if os.access(tmp_path / "ro", os.W_OK):  # root writes anywhere: take the write away differently
         (tmp_path / "ro").rmdir()
         (tmp_path / "ro").write_text("a file, where a directory is needed\n")
-    with pytest.raises(OutputError) as caught, staging(tmp_path / "ro" / "out", force=False):
+    with pytest.raises(OutputError, match="cannot create output directory") as caught, \
+            publish(tmp_path / "ro" / "out", ["tree"], force=False):
         pass
     assert caught.value.exit_code == 2
 

@@ -4,7 +4,10 @@ One module per command (``inspect``, ``check``, ``generate``, ``qemu_config``, `
 calls into one subsystem's face after reading its sources through ``input``, importing them (and
 jinja2, python-debian) inside the command, so ``--help`` stays fast. :func:`main` is the one place
 that maps exceptions to exit codes (docs/cli.md): 1 = a problem was found, 2 = bad usage or
-unusable input, 3 = an internal error (a bug), 130 = interrupted. ``--debug`` shows the traceback.
+unusable input, 3 = an internal error (a bug), 4 and 5 = generate's output is complete but not
+clean, or not complete (see package/output.py), 130 = interrupted. ``--debug`` shows the
+traceback. Every line it prints on stderr is one line (:func:`~ipxe_compat.errors.shown`), and a
+SIGINT, SIGTERM or SIGHUP is one ``interrupted`` line; no child process outlives it.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from typing import NoReturn
 import click
 
 from .. import __version__
-from ..errors import IpxeCompatError
+from ..errors import Interrupted, IpxeCompatError, shown, signals_as_exceptions
+from ..runner import kill_all
 from .check import check
-from .common import CONTEXT, PROG, SOURCE_FORMS
+from .common import CONTEXT, PROG, SOURCE_FORMS, one_line
 from .generate import generate
 from .inspect import inspect
 from .preflight import preflight
@@ -33,26 +37,30 @@ _debug = False
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"{PROG}: error: {message}", err=True)
+    click.echo(f"{PROG}: error: {one_line(message)}", err=True)
     sys.exit(code)
 
 
 def main(argv: list[str] | None = None, prog_name: str = PROG) -> None:
     """Console entry point; never shows a traceback unless --debug is given."""
     try:
-        code = cli.main(args=argv, prog_name=prog_name, standalone_mode=False)
+        with signals_as_exceptions():  # Interrupted, which click lets through without a word
+            try:
+                code = cli.main(args=argv, prog_name=prog_name, standalone_mode=False)
+            finally:
+                kill_all()  # whatever still runs (nothing, normally) ends with us
     except IpxeCompatError as error:
         if _debug:
             raise
         _fail(str(error), error.exit_code)
     except click.exceptions.UsageError as error:
         _fail(error.format_message().replace("\n", " "), 2)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt, Interrupted):
         _fail("interrupted", EXIT_INTERRUPTED)
     except OSError as error:
         if _debug:
             raise
-        where = f"{error.filename}: " if error.filename else ""
+        where = f"{shown(str(error.filename))}: " if error.filename else ""
         _fail(f"{where}{error.strerror or error}", 2)
     except Exception as error:  # a bug: still one line, its own status, and a way to see more
         if _debug:
@@ -87,7 +95,8 @@ def cli(debug: bool) -> None:
 
     Exit status: 0 success, 1 a problem was found (invalid or oversized ROM),
     2 bad usage or unusable input, 3 an internal error (a bug: --debug shows its traceback),
-    130 interrupted.
+    4 (generate) the output is complete but something could not be removed, 5 (generate) the
+    previous output could not be put back (the next run restores it), 130 interrupted.
     """
     global _debug  # noqa: PLW0603 (main() reads it after click has returned or raised)
     _debug = debug

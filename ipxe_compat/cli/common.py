@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..core import compat
-from ..errors import UsageError
+from ..errors import UsageError, shown
 
 if TYPE_CHECKING:
     from ..core.outcome import Outcome
     from ..package import InputFile
 
 __all__ = ["CONTEXT", "PROG", "SOURCE_FORMS", "default_maintainer", "emit_json", "globs",
-           "read_option_file", "report", "warn"]
+           "one_line", "read_option_file", "report", "warn"]
 
 PROG = "ipxe-compat"
 #: A fixed width, so help reads the same in a terminal, a pipe and a man page.
@@ -33,9 +33,16 @@ CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_w
 SOURCE_FORMS = "SOURCE is PATH.deb, DIR, PATH.rom or apt:NAME[=VERSION] (see ipxe-compat --help)."
 
 
+def one_line(message: str) -> str:
+    """A message as it is, or, should a name in it still hold a line break or another control
+    character (each name should have passed :func:`~ipxe_compat.errors.shown` already), quoted
+    whole by it: an error or warning is never two lines."""
+    return message if message.isprintable() else shown(message)
+
+
 def warn(message: str) -> None:
     """The one warnings channel: a line on stderr that a script can tell from an error."""
-    click.echo(f"{PROG}: warning: {message}", err=True)
+    click.echo(f"{PROG}: warning: {one_line(message)}", err=True)
 
 
 def globs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
@@ -58,7 +65,7 @@ def report(outcome: Outcome, as_json: bool) -> None:
     else:
         click.echo(outcome.text, nl=False)
     for problem in outcome.problems:
-        click.echo(f"{PROG}: error: {problem}", err=True)
+        click.echo(f"{PROG}: error: {one_line(problem)}", err=True)
     if outcome.problems:
         sys.exit(1)
 

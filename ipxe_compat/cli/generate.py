@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..core import compat
-from ..errors import UsageError
+from ..errors import OutputLeftError, UsageError, shown
 from .common import CONTEXT, default_maintainer, emit_json, globs, read_option_file, warn
 
 if TYPE_CHECKING:
@@ -137,7 +138,8 @@ def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: 
         if fixed:
             raise UsageError(f"the recipe fixes every option: drop {', '.join(fixed)}")
         result = regenerate_package(recipe, sources, outdir, force=force,
-                                    build_source=build_source, origin_copyright=origin_copy)
+                                    build_source=build_source, origin_copyright=origin_copy,
+                                    notify=warn)
         _print_generated(result, as_json)
         return
     if not sources:
@@ -162,12 +164,29 @@ def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: 
         origin_copyright=origin_copy,
         changelog_from=read_option_file(changelog_from, "changelog"),
     )
-    result = generate_package(request, sources, outdir, force=force, build_source=build_source)
+    result = generate_package(request, sources, outdir, force=force, build_source=build_source,
+                              notify=warn)
     _print_generated(result, as_json)
 
 
 def _print_generated(result: GenerateResult, as_json: bool) -> None:
-    """What generate wrote, and what to do next."""
+    """What generate wrote, and what to do next; then, if something of the run could not be
+    removed, that as the one error line, exit 4 (the output itself is complete)."""
+    _print_report(result, as_json)
+    if result.left:
+        more = f" (and {len(result.left) - 1} more)" if len(result.left) > 1 else ""
+        raise OutputLeftError(f"the new output is complete, but what it replaced could not all be "
+                              f"removed: {result.left[0]}{more} (remove it by hand; the next "
+                              "generate into this directory tries again)",
+                              path=str(result.outdir))
+
+
+def _shell_word(path: str) -> str:
+    """A path in a command to copy: quoted for the shell (bash's $'...' if it must be)."""
+    return shlex.quote(path) if path.isprintable() else shown(path)
+
+
+def _print_report(result: GenerateResult, as_json: bool) -> None:
     spec = result.spec
     for warning in result.warnings:
         warn(warning)
@@ -197,13 +216,15 @@ def _print_generated(result: GenerateResult, as_json: bool) -> None:
         how = f"+{grown} bytes of {rom.pad_byte or 0:#04x}" if grown else "unchanged"
         click.echo(f"  {rom.install_dir}/{rom.name}  {rom.size} bytes  "
                    f"(from {rom.original.path}, {rom.original.size} bytes, {how})")
-    click.echo(f"wrote {result.orig_tarball}")
-    click.echo(f"wrote {result.tree}/")
+    click.echo(f"wrote {shown(str(result.orig_tarball))}")
+    click.echo(f"wrote {shown(str(result.tree))}/")
     for path in result.built:
-        click.echo(f"wrote {path}")
+        click.echo(f"wrote {shown(str(path))}")
     click.echo("next:")
     if result.built:
-        click.echo(f"  debsign {result.built[-1]} && dput {result.built[-1]}")
-    click.echo(f"  cd {result.tree} && dpkg-buildpackage -us -uc    # with {spec.distribution}'s "
+        changes = _shell_word(str(result.built[-1]))
+        click.echo(f"  debsign {changes} && dput {changes}")
+    tree = _shell_word(str(result.tree))
+    click.echo(f"  cd {tree} && dpkg-buildpackage -us -uc    # with {spec.distribution}'s "
                f"debhelper (compat {spec.target.debhelper_compat}), e.g. in sbuild -d "
                f"{spec.distribution}")

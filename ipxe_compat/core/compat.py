@@ -17,7 +17,8 @@ from .sizes import parse_size, size_label
 __all__ = [
     "DEFAULT_DISTRIBUTION", "DEFAULT_GLOBS", "DEFAULT_INSTALL_DIR", "DEFAULT_ORIGIN",
     "DEFAULT_PAD_BYTE", "DEFAULT_QEMU", "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "DEFAULT_URGENCY",
-    "FORMATS", "MAX_COMPAT_SIZE", "MAX_OPTION_FILE", "MAX_RECIPE", "MAX_ROM_FILE", "MAX_TIMEOUT",
+    "FORMATS", "MAX_COMPAT_SIZE", "MAX_KEPT", "MAX_OPTION_FILE", "MAX_RECIPE", "MAX_ROMS",
+    "MAX_ROM_FILE", "MAX_TIMEOUT",
     "default_prefix", "label_of", "package_names", "package_of_prefix", "source_date_epoch",
     "split_compat_name",
 ]
@@ -51,6 +52,13 @@ MAX_TIMEOUT = 3600.0
 
 #: No firmware file comes near this: a larger ROM member or file is refused before it is read.
 MAX_ROM_FILE = 16 << 20
+#: Firmware files one set (a package, a directory, the files of one command) may hold: ipxe-qemu
+#: has 16 (plus links to them), qemu-system-data about 10.
+MAX_ROMS = 256
+#: Bytes one set may hold in memory, by the files' sizes before any is read (a package's
+#: firmware, copyrights and symlink names; a directory's files): ipxe-qemu needs about 4 MB,
+#: ovmf about 16 MB.
+MAX_KEPT = 64 << 20
 #: The largest bucket a compat ROM may be padded to: well below the read limit.
 MAX_COMPAT_SIZE = MAX_ROM_FILE // 2
 #: A text file an option names (changelog, copyright), read whole: Debian's longest changelogs

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from debian.deb822 import Deb822
 from ..core import fields
 from ..core.tools import package
 from ..errors import SourceError, UsageError
+from ..runner import Completed, RunError, ToolMissing, run
 
 __all__ = ["PREFIX", "cache_dir", "fetch", "parse_spec"]
 
@@ -46,32 +46,41 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name, None
 
 
-def _apt(*argv: str, cwd: Path | None = None,
-         timeout: int = QUERY_TIMEOUT) -> subprocess.CompletedProcess[str]:
+#: apt's answers are a few KB; a package record list, a few hundred.
+MAX_ANSWER = 4 << 20
+
+
+def _apt(*argv: str, cwd: Path | None = None, timeout: int = QUERY_TIMEOUT) -> Completed:
+    """apt-cache or apt-get through the runner (a hung apt and its methods die with it)."""
     provider = package(argv[0])
     try:
-        return subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, check=False,
-                              env={**os.environ, "LC_ALL": "C"}, timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        raise SourceError(f"{argv[0]} did not answer within {timeout} s") from error
-    except OSError as error:
-        raise SourceError(f"cannot run {argv[0]}: {error.strerror} "
+        return run(list(argv), cwd=cwd, env={**os.environ, "LC_ALL": "C"}, timeout=timeout,
+                   max_stdout=MAX_ANSWER)
+    except ToolMissing as error:
+        raise SourceError(f"cannot run {argv[0]}: command not found "
                           f"(no {provider}: is this a Debian system?)") from error
+    except RunError as error:
+        raise SourceError(error.message) from error
+
+
+def _text(data: bytes) -> str:
+    """apt speaks UTF-8 (LC_ALL=C keeps its words English; descriptions may be anything)."""
+    return data.decode("utf-8", errors="replace")
 
 
 def _record(spec: str, name: str, version: str | None) -> Deb822:
     """apt's index record of the package: Version, Filename, SHA256."""
     if version is None:
-        policy = _apt("apt-cache", "policy", name).stdout
+        policy = _text(_apt("apt-cache", "policy", name).stdout)
         candidates = [line.split(":", 1)[1].strip() for line in policy.splitlines()
                       if line.strip().startswith("Candidate:")]
         if not candidates or candidates[0] == "(none)":
             raise SourceError(f"apt knows no version of {name} (apt-get update, or add the suite "
                               "to apt's sources or APT_CONFIG)", path=spec)
         version = candidates[0]
-    shown = _apt("apt-cache", "show", f"{name}={version}")
-    records = [Deb822(block) for block in shown.stdout.split("\n\n") if block.strip()]
-    if shown.returncode != 0 or not records:
+    answer = _apt("apt-cache", "show", f"{name}={version}")
+    records = [Deb822(block) for block in _text(answer.stdout).split("\n\n") if block.strip()]
+    if answer.status != 0 or not records:
         raise SourceError(f"apt does not know {name}={version} (apt-get update, or add the suite "
                           "that has it to apt's sources or APT_CONFIG)", path=spec)
     record = records[0]
@@ -98,9 +107,8 @@ def fetch(spec: str) -> tuple[Path, str, bool]:
         result = _apt("apt-get", "-q", "-o", "APT::Sandbox::User=root", "download",
                       f"{name}={record['Version']}", cwd=Path(tmp), timeout=DOWNLOAD_TIMEOUT)
         downloaded = Path(tmp) / target.name
-        if result.returncode != 0 or not downloaded.is_file():
-            last = (result.stderr.strip().splitlines() or ["no message"])[-1]
-            raise SourceError(f"apt-get download {name}={record['Version']} failed: {last}",
-                              path=spec)
+        if result.status != 0 or not downloaded.is_file():
+            raise SourceError(f"apt-get download {name}={record['Version']} failed: "
+                              f"{result.last_line()}", path=spec)
         shutil.move(downloaded, target)
     return target, expected, False

@@ -11,13 +11,13 @@ from __future__ import annotations
 import bz2
 import contextlib
 import lzma
-import subprocess
+import signal
 import threading
 import zlib
 from typing import Protocol
 
-from ..core.tools import install_hint
 from ..errors import CorruptError, DebFormatError
+from ..runner import PIPE, Child, RunError
 from .ar import CHUNK, ArMember
 
 __all__ = ["CONTROL_SUFFIXES", "DATA_SUFFIXES", "MAX_CONTROL_UNPACKED", "MAX_DATA_UNPACKED",
@@ -134,22 +134,18 @@ class Unpacked:
 
 
 class _Zstd:
-    """The zstd tool as a decompressing pipe (the stdlib has no zstd), fed by a thread."""
+    """The zstd tool as a decompressing pipe (the stdlib has no zstd), fed by a thread; started,
+    read and ended through the runner, so a hung or lingering one is killed with its group."""
 
     def __init__(self, member: ArMember):
-        hint = install_hint("zstd")
-        try:
-            self._proc = subprocess.Popen(["zstd", "-q", "-d", "-c"], stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        except OSError as error:
-            raise DebFormatError(f"cannot run zstd to read {member.name} ({hint}): "
-                                 f"{error.strerror}") from error
         self._name = member.name
+        try:
+            self._child = Child(["zstd", "-q", "-d", "-c"], stdin=PIPE, stdout=PIPE)
+        except RunError as error:
+            raise DebFormatError(f"cannot run zstd to read {member.name}: {error}") from error
         self._error: DebFormatError | None = None
-        assert self._proc.stdin is not None
-        assert self._proc.stdout is not None
-        self._stdout = self._proc.stdout
-        stdin = self._proc.stdin
+        stdin = self._child.stdin
+        assert stdin is not None
 
         def feed() -> None:
             try:
@@ -157,7 +153,7 @@ class _Zstd:
                     stdin.write(chunk)
             except DebFormatError as error:
                 self._error = error
-            except OSError:  # zstd stopped reading: its exit status tells why
+            except (OSError, ValueError):  # zstd stopped reading: its exit status tells why
                 pass
             finally:
                 with contextlib.suppress(OSError):
@@ -167,24 +163,24 @@ class _Zstd:
         self._feeder.start()
 
     def read(self, size: int) -> bytes:
-        return self._stdout.read(size)
+        try:
+            return self._child.read(size, _ZSTD_TIMEOUT)
+        except RunError as error:
+            self.kill()
+            raise CorruptError(f"zstd did not finish {self._name}: {error}") from error
 
     def close(self) -> None:
-        self._stdout.close()
         self._feeder.join(_ZSTD_TIMEOUT)
-        try:
-            code = self._proc.wait(_ZSTD_TIMEOUT)
-        except subprocess.TimeoutExpired as error:
-            self.kill()
-            raise CorruptError(f"zstd did not finish {self._name}") from error
+        code = self._child.exited(_ZSTD_TIMEOUT)
+        self.kill()
+        if code is None:
+            raise CorruptError(f"zstd did not finish {self._name} within {_ZSTD_TIMEOUT} s")
         if self._error is not None:
             raise self._error
         if code != 0:
             raise CorruptError(f"zstd could not decompress {self._name} (exit {code})")
 
     def kill(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.wait()
-        self._stdout.close()
+        self._child.signal(signal.SIGKILL)  # the feeder's write fails, and it closes stdin
         self._feeder.join(_ZSTD_TIMEOUT)
+        self._child.kill(grace=0)

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from debian.deb822 import Deb822
 
-from ..core.compat import MAX_ROM_FILE
+from ..core.compat import MAX_KEPT, MAX_ROM_FILE, MAX_ROMS
 from ..core.firmware import classify
-from ..errors import CorruptError, DebFormatError, SourceError
+from ..errors import CorruptError, DebFormatError, SourceError, shown
 from .ar import MAX_DEB_FILE, ArMember, HashingReader, ar_members
 from .compress import (
     CONTROL_SUFFIXES,
@@ -50,11 +50,6 @@ MAX_MEMBER = MAX_ROM_FILE
 MAX_CONTROL = 1 << 20
 #: A copyright file: Debian's largest are a few hundred KB.
 MAX_COPYRIGHT = 4 << 20
-#: Firmware files kept from one package: ipxe-qemu has 16, qemu-system-data about 10.
-MAX_ROMS = 256
-#: Bytes kept from one package (firmware, copyrights, symlink names): ipxe-qemu needs about
-#: 4 MB, ovmf about 16 MB.
-MAX_KEPT = 64 << 20
 _MAX_SYMLINK_HOPS = 40
 
 
@@ -247,14 +242,15 @@ class _Tree:
         before = self._seen.get(key)
         if before is not None and (before != fingerprint or before[0] == "other"
                                    or before == ("file", b"")):
-            raise DebFormatError(f"{self.where}: {path} is given twice, with different content")
+            raise DebFormatError(f"{self.where}: {shown(path)} is given twice, with different "
+                                 "content")
         self._seen[key] = fingerprint
 
     def spend(self, size: int, path: str) -> None:
         self.kept += size
         if self.kept > MAX_KEPT:
             raise DebFormatError(f"{self.where}: the firmware and copyright files together exceed "
-                                 f"{MAX_KEPT >> 20} MiB (at {path})")
+                                 f"{MAX_KEPT >> 20} MiB (at {shown(path)})")
 
     def count_rom(self, path: str) -> None:
         if _firmware(path):
@@ -268,8 +264,9 @@ class _Tree:
             if posixpath.dirname(name) in FIRMWARE_DIRS and _firmware(name):
                 target = self.resolve(name)
                 if target is None:
-                    raise DebFormatError(f"symlink {name} -> {self.links.get(name)} does not "
-                                         "resolve to a firmware file inside the package")
+                    link = shown(self.links.get(name) or "")
+                    raise DebFormatError(f"symlink {shown(name)} -> {link} does not resolve to a "
+                                         "firmware file inside the package")
                 member = self.files[target]
                 roms[name] = Member(name, member.data, member.mtime,
                                     "" if target == name else target)
@@ -303,7 +300,7 @@ class _Tree:
                     break
             else:
                 return None
-        raise DebFormatError(f"symlink {name}: too many levels of symbolic links")
+        raise DebFormatError(f"symlink {shown(name)}: too many levels of symbolic links")
 
 
 def _scan_data(member: ArMember, suffix: str) -> _Tree:
@@ -324,7 +321,7 @@ def _scan_data(member: ArMember, suffix: str) -> _Tree:
                 if entry.size > limit:
                     what = "no firmware file is that large" if limit == MAX_MEMBER else "too large"
                     raise DebFormatError(
-                        f"member {path} is {entry.size} bytes, over {limit}: {what}"
+                        f"member {shown(path)} is {entry.size} bytes, over {limit}: {what}"
                     )
                 tree.count_rom(path)
                 tree.spend(entry.size, path)
@@ -350,16 +347,16 @@ def _hard_link(tree: _Tree, path: str, linkname: str) -> None:
     """A hard link is the earlier member it names (tar's rule), as ``dpkg-deb --build`` makes
     them for identical files: the link gets that member's bytes."""
     target = _normalize(linkname)
+    link = f"hard link {shown(path)} -> {shown(linkname)}"
     if target is None:
-        raise DebFormatError(f"hard link {path} -> {linkname} points outside the package")
+        raise DebFormatError(f"{link} points outside the package")
     source = tree.files.get(target)
     if source is None:
         if not tree.has(target):
-            raise DebFormatError(f"hard link {path} -> {linkname}: no member of that name comes "
-                                 "before it in the package")
+            raise DebFormatError(f"{link}: no member of that name comes before it in the package")
         if _wanted(path):
-            raise DebFormatError(f"hard link {path} -> {linkname}: no firmware or copyright file "
-                                 "of that name comes before it in the package")
+            raise DebFormatError(f"{link}: no firmware or copyright file of that name comes "
+                                 "before it in the package")
         tree.see(path, ("file", b""))
         return
     tree.digests[path] = tree.digests[target]

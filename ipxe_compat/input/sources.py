@@ -14,6 +14,7 @@ host: each name from the first directory of QEMU's search order that has it, as 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -23,15 +24,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..core.compat import MAX_ROM_FILE
+from ..core.compat import MAX_KEPT, MAX_ROM_FILE, MAX_ROMS
 from ..core.firmware import FileClass, classify
 from ..core.names import rom_name
 from ..core.rom import not_empty
-from ..errors import SourceError, UsageError
+from ..errors import SourceError, UsageError, shown
 from .debpkg import FIRMWARE_DIRS
-from .files import read_regular_file
+from .files import open_regular
 
 __all__ = ["FirmwareFile", "Origin", "RomFile", "RomSet", "read_source", "read_sources"]
+
+#: What a single file given as SOURCE may be called: the firmware QEMU loads.
+_FILE_SUFFIXES = (".rom", ".bin", ".fd")
 
 _SOURCE_FIELD = re.compile(r"(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?")
 
@@ -126,18 +130,48 @@ class RomSet:
         return {rom.name: rom for rom in self.roms}
 
 
+class _Budget:
+    """What one set may still hold: a .deb's own limits (core/compat.py), applied alike to a
+    directory and to the .rom files of one command, by the files' sizes before any is read."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.files = MAX_ROMS
+        self.bytes = MAX_KEPT
+
+    def take(self, size: int, path: str) -> None:
+        self.files -= 1
+        self.bytes -= size
+        if self.files < 0:
+            raise SourceError(f"{self.what}: more than {MAX_ROMS} firmware files", path=path)
+        if self.bytes < 0:
+            raise SourceError(f"{self.what}: the firmware files together exceed "
+                              f"{MAX_KEPT >> 20} MiB (by their sizes, before any is read)",
+                              path=path)
+
+
 def read_sources(specs: Iterable[str]) -> RomSet:
-    """Read every source; the same ROM name from two sources must have the same bytes."""
+    """Read every source; the same ROM name from two sources must have the same bytes. The .rom
+    files given one by one are one set, under one budget."""
+    specs = list(specs)
     merged: dict[str, RomFile] = {}
     origins: list[Origin] = []
+    before = _Budget("the files given")
+    for spec in specs:  # all of them sized before one is read, as a directory's are
+        if spec.endswith(_FILE_SUFFIXES) and not spec.startswith("apt:"):
+            with contextlib.suppress(OSError):  # read_source names what cannot be read
+                info = os.stat(spec)
+                if stat.S_ISREG(info.st_mode):
+                    before.take(info.st_size, spec)
+    files = _Budget("the files given")
     for spec in specs:
-        origin, roms = read_source(spec)
+        origin, roms = read_source(spec, files)
         origins.append(origin)
         for rom in roms:
             other = merged.get(rom.name)
             if other is not None and other.data != rom.data:
                 raise SourceError(
-                    f"{rom.name} differs from the one in {other.origin.spec}: "
+                    f"{rom.name} differs from the one in {shown(other.origin.spec)}: "
                     "give one of the two sources, or select with --roms",
                     path=spec,
                 )
@@ -147,8 +181,9 @@ def read_sources(specs: Iterable[str]) -> RomSet:
     return RomSet(tuple(merged[name] for name in sorted(merged)), tuple(origins))
 
 
-def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
-    """Read one SOURCE argument: a .deb, a directory (or a host's root), or one file."""
+def read_source(spec: str, budget: _Budget | None = None) -> tuple[Origin, list[RomFile]]:
+    """Read one SOURCE argument: a .deb, a directory (or a host's root), or one file (under
+    ``budget``, the set it belongs to, if given)."""
     if spec.startswith("apt:"):
         fetched, roms = _read_apt(spec)
         origin = dataclasses.replace(fetched, spec=spec)  # messages name what the user typed
@@ -161,8 +196,8 @@ def read_source(spec: str) -> tuple[Origin, list[RomFile]]:
         return _read_dir(spec)
     if spec.endswith((".deb", ".udeb")):
         return _read_deb(spec)
-    if spec.endswith((".rom", ".bin", ".fd")):
-        rom = _read_rom_file(spec, Origin("rom", spec))
+    if spec.endswith(_FILE_SUFFIXES):
+        rom = _read_rom_file(spec, Origin("rom", spec), budget or _Budget("a file"))
         origin = Origin("rom", spec, sha256=rom.sha256)
         return origin, [dataclasses.replace(rom, origin=origin)]
     raise SourceError(
@@ -253,7 +288,22 @@ def _firmware_entries(directory: str) -> list[os.DirEntry[str]]:
     return [entry for entry in entries if classify(entry.name).firmware and entry.is_file()]
 
 
+def _sized(entries: list[os.DirEntry[str]], what: str, where: str) -> _Budget:
+    """All of them counted and sized (the apparent size: a sparse file takes little disk but
+    all its bytes in memory) before one is read; the budget to read them with."""
+    before = _Budget(what)
+    for entry in entries:
+        try:
+            size = entry.stat().st_size
+        except OSError as error:
+            raise SourceError(f"cannot read: {error.strerror}", path=entry.path) from error
+        before.take(size, where)
+    return _Budget(what)
+
+
 def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
+    """Every firmware file directly in the directory, each read with a bound; a directory with
+    none but QEMU's firmware directories below it is a host's root."""
     entries = _firmware_entries(spec)
     if not entries:
         roots = [d for d in FIRMWARE_DIRS if os.path.isdir(os.path.join(spec, d))]
@@ -261,7 +311,8 @@ def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
             return _read_root(spec, roots)
         raise SourceError("no firmware files (*.rom, *.bin, *.fd that QEMU loads) in this "
                           "directory, nor QEMU's firmware directories below it", path=spec)
-    roms = [_read_rom_file(entry.path, Origin("dir", spec)) for entry in entries]
+    budget = _sized(entries, "this directory", spec)
+    roms = [_read_rom_file(entry.path, Origin("dir", spec), budget) for entry in entries]
     listing = "".join(f"{rom.name} {rom.sha256}\n" for rom in roms)
     origin = Origin("dir", spec, sha256=hashlib.sha256(listing.encode()).hexdigest())
     return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
@@ -269,15 +320,16 @@ def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
 
 def _read_root(spec: str, directories: list[str]) -> tuple[Origin, list[RomFile]]:
     """A host's firmware as QEMU finds it: a name from the first of FIRMWARE_DIRS that has it."""
-    found: dict[str, RomFile] = {}
+    chosen: dict[str, tuple[str, os.DirEntry[str]]] = {}
     for directory in directories:
         for entry in _firmware_entries(os.path.join(spec, directory)):
-            if entry.name not in found:
-                rom = _read_rom_file(entry.path, Origin("root", spec))
-                found[entry.name] = dataclasses.replace(rom, path=f"{directory}/{entry.name}")
-    if not found:
+            chosen.setdefault(entry.name, (directory, entry))
+    if not chosen:
         raise SourceError(f"no firmware files in {', '.join(directories)}", path=spec)
-    roms = [found[name] for name in sorted(found)]
+    budget = _sized([entry for _, entry in chosen.values()], "this root", spec)
+    roms = [dataclasses.replace(_read_rom_file(entry.path, Origin("root", spec), budget),
+                                path=f"{directory}/{name}")
+            for name, (directory, entry) in sorted(chosen.items())]
     listing = "".join(f"{rom.path} {rom.sha256}\n" for rom in roms)
     origin = Origin("root", spec, sha256=hashlib.sha256(listing.encode()).hexdigest())
     return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
@@ -285,8 +337,20 @@ def _read_root(spec: str, directories: list[str]) -> tuple[Origin, list[RomFile]
 
 
 
-def _read_rom_file(path: str, origin: Origin) -> RomFile:
-    data, info = read_regular_file(path, MAX_ROM_FILE, "a firmware file")
+def _read_rom_file(path: str, origin: Origin, budget: _Budget) -> RomFile:
+    """One firmware file: refused by its size (a ROM's limit, then the set's budget) before it is
+    read, and read no further than that size."""
+    try:
+        with open_regular(path) as (handle, info):
+            if info.st_size > MAX_ROM_FILE:
+                raise SourceError(f"larger than {MAX_ROM_FILE} bytes: too large for a firmware "
+                                  "file", path=path)
+            budget.take(info.st_size, path)
+            data = handle.read(info.st_size + 1)
+    except OSError as error:
+        raise SourceError(f"cannot read: {error.strerror}", path=path) from error
+    if len(data) != info.st_size:
+        raise SourceError("changed while it was read", path=path)
     not_empty(data, path)
     name = rom_name(os.path.basename(path), path)
     # the path is recorded by name only, so the output does not depend on where the input lay

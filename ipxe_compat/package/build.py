@@ -2,17 +2,19 @@
 
 Only dpkg-dev knows how to write a .dsc and .changes exactly as the archive expects, so we call
 it rather than imitate it. The environment is pinned (SOURCE_DATE_EPOCH, TZ, LC_ALL, umask) so
-the results depend only on the tree.
+the results depend only on the tree; TMPDIR is the transaction's, so whatever the tools leave
+there goes with its staging directory. They run through the runner: a timeout, an error or an
+interrupt ends them and everything they started.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
+import shlex
 from pathlib import Path
 
-from ..core.tools import install_hint
 from ..errors import ToolError
+from ..runner import RunError, run
 
 __all__ = ["build_source_package"]
 
@@ -20,39 +22,34 @@ __all__ = ["build_source_package"]
 TOOL_TIMEOUT = 600
 
 
-def _run(argv: list[str], cwd: Path, epoch: int) -> None:
-    hint = install_hint(argv[0])
+def _run(argv: list[str], cwd: Path, epoch: int, tmpdir: Path | None) -> None:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "SOURCE_DATE_EPOCH": str(epoch),
         "TZ": "UTC",
         "LC_ALL": "C.UTF-8",
         "HOME": os.environ.get("HOME", "/nonexistent"),
+        **({"TMPDIR": str(tmpdir)} if tmpdir is not None else {}),
     }
-    old_umask = os.umask(0o022)
     try:
-        result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False,
-                                timeout=TOOL_TIMEOUT)
-    except subprocess.TimeoutExpired as error:
-        raise ToolError(f"{' '.join(argv)} did not finish within {TOOL_TIMEOUT} s") from error
-    except OSError as error:
-        raise ToolError(f"cannot run {argv[0]} ({hint}): {error.strerror}") from error
-    finally:
-        os.umask(old_umask)
-    if result.returncode != 0:
-        last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
-        raise ToolError(f"{' '.join(argv)} failed (exit {result.returncode}): {last[0]}")
+        result = run(argv, cwd=cwd, env=env, timeout=TOOL_TIMEOUT, umask=0o022)
+    except RunError as error:
+        raise ToolError(error.message) from error
+    if result.status != 0:
+        raise ToolError(f"{shlex.join(argv)} failed (exit {result.status}): {result.last_line()}")
 
 
-def build_source_package(parent: Path, tree: str, changes: str, epoch: int) -> None:
+def build_source_package(parent: Path, tree: str, changes: str, epoch: int,
+                         tmpdir: Path | None = None) -> None:
     """Write the .dsc, .debian.tar.xz and the source-only ``changes`` into ``parent``.
 
     Their mtimes are set to ``epoch`` (the changelog date), like every other output file, so
     nothing about them depends on when they were made.
     """
     before = set(parent.iterdir())
-    _run(["dpkg-source", "--build", tree], cwd=parent, epoch=epoch)
-    _run(["dpkg-genchanges", "--build=source", f"-O../{changes}"], cwd=parent / tree, epoch=epoch)
+    _run(["dpkg-source", "--build", tree], cwd=parent, epoch=epoch, tmpdir=tmpdir)
+    _run(["dpkg-genchanges", "--build=source", f"-O../{changes}"], cwd=parent / tree, epoch=epoch,
+         tmpdir=tmpdir)
     for path in set(parent.iterdir()) - before:
         os.chmod(path, 0o644)
         os.utime(path, (epoch, epoch))

@@ -9,7 +9,7 @@ dpkg-source) -> moved into OUTDIR. Nothing is created on disk before the specifi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from ..errors import SourceError, UsageError
 from ..input import RomSet, read_sources, read_text_file
 from .changelog import parse_changelog
 from .naming import Layout
-from .output import Entry, check_outdir, orig_tarball, staging, write_file, write_tree
+from .output import Entry, check_outdir, orig_tarball, publish, write_file, write_tree
 from .recipe import InputRecord, parse_recipe
 from .spec import InputFile, PackageSpec, Request, specify
 
@@ -38,18 +38,29 @@ class GenerateResult:
     tree: Path
     built: tuple[Path, ...]
     warnings: tuple[str, ...] = ()
+    #: what of the run could not be removed from OUTDIR (``path: why``): the output is complete,
+    #: but the command exits 4
+    left: tuple[str, ...] = ()
+
+
+def _quiet(_message: str) -> None:
+    """The default ``notify``: a library caller that does not listen hears nothing."""
 
 
 def generate_package(request: Request, sources: Sequence[str], outdir: Path, *,
-                     force: bool = False, build_source: bool = False) -> GenerateResult:
+                     force: bool = False, build_source: bool = False,
+                     notify: Callable[[str], None] = _quiet) -> GenerateResult:
     """Generate the compat source package that ``request`` asks for from ``sources``."""
     spec = specify(request, lambda: read_sources(sources))
-    return write_package(spec, outdir, force=force, build_source=build_source)
+    return write_package(spec, outdir, force=force, build_source=build_source, notify=notify)
 
 
 def write_package(spec: PackageSpec, outdir: Path, *, force: bool = False,
-                  build_source: bool = False) -> GenerateResult:
-    """Write the package ``spec`` describes into ``outdir``: all of it, or nothing."""
+                  build_source: bool = False,
+                  notify: Callable[[str], None] = _quiet) -> GenerateResult:
+    """Write the package ``spec`` describes into ``outdir``: all of it, or nothing, whatever
+    interrupts it (see :mod:`.output`). ``notify`` hears, as it happens, that the run waits for
+    another one writing there, and what it did with what an interrupted run left."""
     layout = Layout.of(spec.source, spec.version, spec.upstream_version)
     check_outdir(outdir, layout.names(build_source), force)
     # the upstream part: every ROM of the inputs as the origin ships it (path, bytes, mtime);
@@ -65,14 +76,15 @@ def write_package(spec: PackageSpec, outdir: Path, *, force: bool = False,
         debian = render_debian(context_of(spec))
     debian_entries = [Entry(path, f.data, f.mode, spec.epoch) for path, f in debian.items()]
     tarball = compressing.result()  # the one xz compression, started before rendering
-    with staging(outdir, force) as stage:
+    with publish(outdir, layout.names(build_source), force, notify) as (stage, report):
         write_file(stage / layout.orig_tarball, tarball, 0o644,
                    max(entry.mtime for entry in rom_entries))
         write_tree(stage / layout.tree, rom_entries + debian_entries, spec.epoch)
         if build_source:
             from .build import build_source_package
 
-            build_source_package(stage, layout.tree, layout.changes, spec.epoch)
+            build_source_package(stage, layout.tree, layout.changes, spec.epoch,
+                                 tmpdir=stage.parent / "tmp")
     return GenerateResult(
         outdir=outdir,
         spec=spec,
@@ -80,6 +92,7 @@ def write_package(spec: PackageSpec, outdir: Path, *, force: bool = False,
         tree=outdir / layout.tree,
         built=tuple(outdir / name for name in (layout.built if build_source else [])),
         warnings=bucket_warnings(spec),
+        left=tuple(report.left),
     )
 
 
@@ -95,7 +108,8 @@ def bucket_warnings(spec: PackageSpec) -> tuple[str, ...]:
 
 def regenerate_package(recipe_path: Path, sources: Sequence[str], outdir: Path, *,
                        force: bool = False, build_source: bool = False,
-                       origin_copyright: InputFile | None = None) -> GenerateResult:
+                       origin_copyright: InputFile | None = None,
+                       notify: Callable[[str], None] = _quiet) -> GenerateResult:
     """Make again the package a recipe describes, from inputs whose sha256 must match.
 
     Without ``sources``, package inputs are fetched again as ``apt:PACKAGE=VERSION``. A recipe
@@ -130,7 +144,7 @@ def regenerate_package(recipe_path: Path, sources: Sequence[str], outdir: Path, 
         if error.path is not None:
             raise
         raise UsageError(error.message, path=where) from error
-    result = write_package(spec, outdir, force=force, build_source=build_source)
+    result = write_package(spec, outdir, force=force, build_source=build_source, notify=notify)
     if wanted.tool_version != __version__:
         note = (f"the recipe was made by ipxe-compat {wanted.tool_version}, this is {__version__}: "
                 "debian/ may differ (the orig tarball does not)")

@@ -6,10 +6,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..core import compat, fields
-from ..errors import UsageError
+from ..errors import UsageError, shown
 from ..input import Origin
 
-__all__ = ["Layout", "built_from", "default_version", "package_names"]
+__all__ = ["Layout", "built_from", "check_buildable", "default_version", "package_names"]
+
+#: The longest file name Linux file systems take (NAME_MAX), in bytes.
+NAME_MAX = 255
+#: The longest path (PATH_MAX, with its NUL), less room for where the package is built
+#: (sbuild's /build/reproducible-path/..., a home directory).
+PATH_BUDGET = 4096 - 1024
+#: The longest Debian architecture name in a .buildinfo or .changes name (hurd-amd64; kfreebsd's
+#: were longer): dpkg-buildpackage writes <source>_<version>_<arch>.buildinfo.
+_ARCH_ROOM = "x" * 16
+#: What debhelper and dpkg-buildpackage add to the binary package's name in debian/.
+_PACKAGE_FILES = ("{p}.install", "{p}.docs", "{p}.lintian-overrides", "{p}.substvars",
+                  "{p}.debhelper.log")
 
 
 def package_names(label: str, source: str | None, package: str | None,
@@ -31,9 +43,38 @@ def built_from(origin: Origin, origin_source: str | None,
     if origin_source and origin_version:
         return origin_source, origin_version
     raise UsageError(
-        f"{origin.spec} is not a package: give --origin-source and --origin-version "
+        f"{shown(origin.spec)} is not a package: give --origin-source and --origin-version "
         "(the ipxe source package the ROMs were built from, for Built-Using)"
     )
+
+
+def check_buildable(source: str, package: str, version: str, upstream: str, install_dir: str,
+                    rom_names: Sequence[str]) -> None:
+    """Refuse (exit 2) names that generate could write but the build could not: every file name
+    that generate, dpkg-source and dpkg-buildpackage make must fit NAME_MAX, and the installed
+    ROM's path the path budget. Checked before anything is written."""
+    plain = version.split(":", 1)[-1]
+    layout = Layout.of(source, version, upstream)
+    made = {
+        **dict.fromkeys([layout.orig_tarball, layout.tree, *layout.built], "an output"),
+        f"{package}_{plain}_all.deb": "the binary package",
+        f"{source}_{plain}_{_ARCH_ROOM}.buildinfo": "dpkg-buildpackage's .buildinfo",
+        **{form.format(p=package): "a debian/ file" for form in _PACKAGE_FILES},
+        **dict.fromkeys(install_dir.strip("/").split("/"), "a part of --install-dir"),
+        **dict.fromkeys(rom_names, "a compat ROM (--prefix and the ROM's name)"),
+    }
+    for name, what in made.items():
+        length = len(name.encode())
+        if length > NAME_MAX:
+            raise UsageError(f"{what} would be named {fields.excerpt(name)}: {length} bytes, more "
+                             f"than a file name may have ({NAME_MAX}); the package could not be "
+                             "built: shorten it")
+    for name in rom_names:
+        path = f"{layout.tree}/debian/{package}{install_dir}/{name}"
+        if len(path.encode()) > PATH_BUDGET:
+            raise UsageError(f"the installed ROM {fields.excerpt(name)} would be built at a path "
+                             f"of {len(path.encode())} bytes (at most {PATH_BUDGET}): shorten "
+                             "--install-dir, --package-name or --source-name")
 
 
 def default_version(built: Sequence[tuple[str, str]]) -> str:

@@ -22,7 +22,7 @@ from ..errors import UsageError
 from ..input import Origin, RomFile, RomSet
 from .changelog import read_previous
 from .copyright import CopyrightFile, Statement, gather
-from .naming import built_from, default_version, package_names
+from .naming import built_from, check_buildable, default_version, package_names
 from .plan import CompatRom, exact_fitting, make_plan, used_origins
 from .targets import Target, target_of
 
@@ -186,6 +186,9 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
     if last is not None and version <= last:
         raise UsageError(f"version {version} is not greater than the last entry's {last}",
                          path=request.changelog_from.path if request.changelog_from else None)
+    for directory in dict.fromkeys(rom.install_dir for rom in roms):
+        check_buildable(source, package, str(version), version.upstream_version or "",
+                        directory, [rom.name for rom in roms if rom.install_dir == directory])
     labels = tuple(dict.fromkeys(origin.label for origin in origins))
     inputs_built = tuple(built_from(o, origin_source, origin_version) for o in romset.origins)
     return PackageSpec(

@@ -42,7 +42,8 @@ from ..core.outcome import Outcome, aligned
 from ..core.sizes import bucket
 from ..errors import UsageError
 from ..input import RomFile, RomSet
-from .discover import QemuFacts, probe_qemu
+from ..runner import kill_all
+from .discover import QemuFacts, migration_info, probe_qemu, qom_text, run_state
 from .qmp import Qemu, QmpError, find_qemu, private_dir
 
 __all__ = ["Ends", "MigrationCase", "MigrationRequest", "parse_globals", "plan_cases",
@@ -212,7 +213,8 @@ def verify(ends: Ends, cases: Sequence[MigrationCase], timeout: float = compat.D
         try:
             return [future.result() for future in futures]
         except BaseException:
-            cancel.set()  # Ctrl-C or SIGTERM: the workers stop polling and reap their QEMUs
+            cancel.set()  # Ctrl-C or SIGTERM: the workers stop polling,
+            kill_all()  # and a QMP read waiting on a QEMU ends now, not at its timeout
             raise
 
 
@@ -270,14 +272,16 @@ def _run(ends: Ends, source_args: list[str], target_args: list[str], workdir: Pa
         except QmpError as refused:  # "State blocked by non-migratable device ..."
             return "blocked", refused.message.removeprefix("QMP migrate failed: "), None
         while True:
-            info: dict[str, Any] = source.command("query-migrate")
-            status = info.get("status")
+            info = migration_info(source.command("query-migrate"))
+            status = info.status
             if target.exited() is not None or status in ("failed", "cancelled"):
                 target.exited(wait=5)  # the destination prints why, then exits
-                return "failed", target.error_line() or info.get("error-desc") or status, None
+                return "failed", target.error_line() or info.error or status, None
             if status == "completed" and _arrived(target):
-                return "completed", None, target.command(
-                    "qom-get", path="/machine/peripheral/nic", property="romfile") if nic else None
+                romfile = qom_text(target.command(
+                    "qom-get", path="/machine/peripheral/nic", property="romfile"),
+                    "the NIC's romfile") if nic else None
+                return "completed", None, romfile
             if cancel is not None and cancel.is_set():
                 return "error", "interrupted", None
             if time.monotonic() > deadline:
@@ -288,7 +292,7 @@ def _run(ends: Ends, source_args: list[str], target_args: list[str], workdir: Pa
 def _arrived(target: Qemu) -> bool:
     """The destination loaded the whole state: it left ``inmigrate`` and is still up."""
     try:
-        return bool(target.command("query-status")["status"] != "inmigrate")
+        return run_state(target.command("query-status")) != "inmigrate"
     except QmpError:
         return False
 

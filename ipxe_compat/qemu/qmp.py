@@ -1,102 +1,237 @@
-"""Run QEMU and talk QMP to it: the only module that starts processes of QEMU.
+"""Run QEMU and talk QMP to it: the only module that starts QEMU.
 
 Every QEMU is started paused (``-S``), with TCG, no defaults, no display, no disk and no network,
-and its QMP socket in a private temporary directory, which is also its working directory: QEMU
-looks for a bare romfile name in its cwd before its data directories, so a stray ``*.rom`` in
-the user's directory is never picked up. QEMU is a command, not only a path
-(``chroot /srv/trixie qemu-system-x86_64`` runs another distribution's build; such a QEMU must see
-the private directory, e.g. through TMPDIR on a bind-mounted directory). :class:`Qemu` is a
-context manager that always reaps its process (terminate, then kill), also on timeouts, errors
-and Ctrl-C.
+in a private temporary directory, which is also its working directory: QEMU looks for a bare
+romfile name in its cwd before its data directories, so a stray ``*.rom`` in the user's directory
+is never picked up. QEMU is a command, not only a path (``chroot /srv/trixie qemu-system-x86_64``
+runs another distribution's build; such a QEMU must see the private directory, e.g. through
+TMPDIR on a bind-mounted directory).
+
+Each QEMU runs through :mod:`ipxe_compat.runner`, in a session of its own: a wrapper script
+without ``exec``, or anything the command starts, ends with it. :class:`Qemu` is a context
+manager that always ends it: QMP ``quit`` first (it reaches a QEMU behind any wrapper), then the
+group is killed, also on timeouts, errors, Ctrl-C and SIGTERM.
+
+QMP travels over a :class:`Channel`: :class:`UnixSocket` (a socket in the private directory) is
+the one used now; a channel over QEMU's own stdin and stdout, for a QEMU that does not share this
+machine's /tmp, is another implementation of the same four methods. Whatever arrives is bytes
+until :mod:`.discover`'s boundary has checked its shape: :meth:`Qemu.command` returns ``object``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import shlex
-import shutil
 import socket
-import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import IO, Protocol, Self
 
 from ..core.compat import DEFAULT_QEMU
 from ..core.tools import install_hint
 from ..errors import ToolError, UsageError
+from ..runner import DEVNULL, PIPE, Child, RunError, ToolMissing, resolve, run
 
-__all__ = ["Qemu", "QmpError", "device_help", "find_qemu", "private_dir", "version"]
+__all__ = ["Channel", "Qemu", "QmpError", "UnixSocket", "device_help", "find_qemu", "private_dir"]
 
 BASE_ARGS = ("-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none",
              "-S", "-serial", "none", "-monitor", "none")
 
-
 #: QMP answers are one line each; the largest (query-qmp-schema) is about 200 KB.
 MAX_QMP_LINE = 4 << 20
+#: What is kept of QEMU's stderr: its start, where its first error is.
 MAX_STDERR = 64 << 10
+#: ``-device help`` is about 30 KB.
+MAX_DEVICE_HELP = 4 << 20
+#: How long a QEMU asked to ``quit`` may take before its group is killed.
+QUIT_GRACE = 2.0
+_CHUNK = 1 << 16
 
 
 class QmpError(ToolError):
-    """QEMU did not answer, or answered a QMP command with an error."""
+    """QEMU could not be run, did not answer, or answered a QMP command with an error."""
 
 
 def find_qemu(command: str) -> list[str]:
-    """``command`` split as a shell would (``chroot /srv/trixie qemu-system-x86_64``); exit 2 if
-    its program is missing (apt-get install qemu-system-x86)."""
+    """``command`` split as a shell would (``chroot /srv/trixie qemu-system-x86_64``), its program
+    made absolute (a relative ``./wrapper`` must work from QEMU's private directory); exit 2 if
+    the program is missing (apt-get install qemu-system-x86)."""
     try:
         argv = shlex.split(command)
     except ValueError as error:
         raise UsageError(f"QEMU command {command!r}: {error}") from None
     if not argv:
         raise UsageError("the QEMU command is empty")
-    path = shutil.which(argv[0])
-    if path is None:
-        raise UsageError(f"QEMU command {argv[0]!r} not found ({install_hint(DEFAULT_QEMU)})")
-    return [path, *argv[1:]]
-
-
-def device_help(command: Sequence[str], timeout: float) -> str:
-    """``QEMU -device help``: the device models this QEMU has, by category."""
     try:
-        result = subprocess.run([*command, "-device", "help"], capture_output=True, text=True,
-                                check=False, timeout=timeout, stdin=subprocess.DEVNULL,
-                                cwd=tempfile.gettempdir())
-    except subprocess.TimeoutExpired:
-        raise QmpError(f"{shlex.join(command)} -device help took over {timeout} s") from None
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
-        raise QmpError(f"{shlex.join(command)} -device help failed: {last.strip()[:300]}")
+        return [resolve(argv[0]), *argv[1:]]
+    except ToolMissing:
+        raise UsageError(f"QEMU command {argv[0]!r} not found "
+                         f"({install_hint(DEFAULT_QEMU)})") from None
+
+
+def device_help(command: Sequence[str], timeout: float) -> bytes:
+    """``QEMU -device help``, as bytes (:func:`.discover.pci_nic_models` reads them): waited for
+    as a process, so a background child holding its stdout costs nothing, and a hung one is
+    killed with all it started."""
+    try:
+        result = run([*command, "-device", "help"], timeout=timeout, cwd=tempfile.gettempdir(),
+                     max_stdout=MAX_DEVICE_HELP)
+    except RunError as error:
+        raise QmpError(f"{shlex.join(command)} -device help: {error.message}") from error
+    if result.status != 0:
+        raise QmpError(f"{shlex.join(command)} -device help failed: {result.last_line()}")
     return result.stdout
 
 
+class Channel(Protocol):
+    """How QMP reaches one QEMU: the options that open it on QEMU's side, then lines both ways.
+    ``stdio`` says whether it needs QEMU's stdin and stdout as pipes."""
+
+    stdio: bool
+
+    def qemu_args(self) -> list[str]: ...
+
+    def connect(self, qemu: Qemu, deadline: float) -> None: ...
+
+    def send(self, data: bytes) -> None: ...
+
+    def receive(self, timeout: float) -> bytes:
+        """Some bytes; b"" when QEMU closed its end."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class UnixSocket:
+    """QMP on a unix socket in the private directory (``-qmp unix:PATH,server=on,wait=off``)."""
+
+    stdio = False
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._sock: socket.socket | None = None
+
+    def qemu_args(self) -> list[str]:
+        return ["-qmp", f"unix:{self.path},server=on,wait=off"]
+
+    def connect(self, qemu: Qemu, deadline: float) -> None:
+        while True:
+            if qemu.exited() is not None:
+                raise QmpError(f"QEMU exited at start: {qemu.error_line() or 'no message'}")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(self.path))
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                if time.monotonic() > deadline:
+                    raise QmpError("QEMU's QMP socket did not appear within "
+                                   f"{qemu.timeout:g} s") from None
+                time.sleep(0.01)
+                continue
+            except OSError as error:
+                sock.close()
+                raise QmpError(f"cannot connect to QEMU's QMP socket: {error.strerror}") from error
+            self._sock = sock
+            return
+
+    def send(self, data: bytes) -> None:
+        assert self._sock is not None
+        try:
+            self._sock.sendall(data)
+        except OSError as error:
+            raise QmpError(f"QMP write failed: {error.strerror or error}") from error
+
+    def receive(self, timeout: float) -> bytes:
+        assert self._sock is not None
+        self._sock.settimeout(max(timeout, 0.001))
+        try:
+            return self._sock.recv(_CHUNK)
+        except TimeoutError:
+            raise QmpError(f"QEMU did not answer within {timeout:g} s") from None
+        except OSError as error:
+            raise QmpError(f"QMP read failed: {error.strerror or error}") from error
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class _Head:
+    """The first MAX_STDERR bytes of a pipe, read by a thread that drains the rest from its own
+    copy of the descriptor, until end-of-file or :meth:`stop` (a grandchild may hold the pipe
+    open for ever: nothing waits for its end)."""
+
+    def __init__(self, stream: IO[bytes]):
+        self.data = b""
+        self._fd = os.dup(stream.fileno())
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                if not select.select([self._fd], [], [], 0.1)[0]:
+                    if self._stopped.is_set():
+                        return
+                    continue
+                chunk = os.read(self._fd, _CHUNK)
+                if not chunk:
+                    return
+                if len(self.data) < MAX_STDERR:
+                    self.data += chunk[:MAX_STDERR - len(self.data)]
+        except OSError:
+            return
+        finally:
+            os.close(self._fd)
+
+    def text(self, wait: float = 0.0) -> str:
+        self._thread.join(wait)
+        return self.data.decode(errors="replace")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(1.0)
+
+
 class Qemu:
-    """A paused QEMU with a QMP socket in ``workdir``; stderr is kept for error messages."""
+    """A paused QEMU in ``workdir``, asked over QMP; its stderr's start is kept for messages."""
 
     def __init__(self, command: Sequence[str], workdir: Path, name: str, extra: Sequence[str],
-                 timeout: float):
-        self.qmp_path = workdir / f"{name}.qmp"
-        self.stderr_path = workdir / f"{name}.stderr"
+                 timeout: float, channel: Channel | None = None):
         self.workdir = workdir
         self.timeout = timeout
-        self.argv = [*command, *BASE_ARGS, "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-                     *extra]
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._sock: socket.socket | None = None
+        self.channel: Channel = channel or UnixSocket(workdir / f"{name}.qmp")
+        self.argv = [*command, *BASE_ARGS, *self.channel.qemu_args(), *extra]
+        self.child: Child | None = None
+        self._stderr: _Head | None = None
         self._buffer = b""
+        self._connected = False
 
     def __enter__(self) -> Self:
-        with open(self.stderr_path, "wb") as err:
-            self._proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, cwd=self.workdir,
-                                          stdout=subprocess.DEVNULL, stderr=err)
+        stdio = PIPE if self.channel.stdio else DEVNULL
         try:
-            self._connect()
+            self.child = Child(self.argv, cwd=self.workdir, stdin=stdio, stdout=stdio,
+                               stderr=PIPE)
+        except RunError as error:
+            raise QmpError(error.message) from error
+        assert self.child.stderr is not None
+        self._stderr = _Head(self.child.stderr)
+        try:
+            self.channel.connect(self, time.monotonic() + self.timeout)
+            self._read()  # the greeting
+            self._connected = True
             self.command("qmp_capabilities")
         except BaseException:
-            self.close()  # __exit__ does not run when __enter__ fails: reap here
+            self.close()  # __exit__ does not run when __enter__ fails: end it here
             raise
         return self
 
@@ -105,30 +240,34 @@ class Qemu:
         self.close()
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        """Ask QEMU to quit (reaches it behind any wrapper), then end its whole group."""
+        child = self.child
+        if child is None:
+            return
+        quitting = False
+        if self._connected and child.exited() is None:
+            self.timeout = min(self.timeout, QUIT_GRACE)
+            with contextlib.suppress(QmpError):  # it may close the channel before it answers
+                self.command("quit")  # answered, so taken: QEMU drops what a hangup cuts short
+                quitting = True
+        self._connected = False
+        self.channel.close()
+        if quitting:
+            child.exited(QUIT_GRACE)
+        child.kill(grace=QUIT_GRACE)
+        if self._stderr is not None:
+            self._stderr.stop()
 
     def exited(self, wait: float = 0.0) -> int | None:
         """The exit status if QEMU has ended (waiting up to ``wait`` seconds), else None."""
-        assert self._proc is not None
-        try:
-            return self._proc.wait(timeout=wait) if wait else self._proc.poll()
-        except subprocess.TimeoutExpired:
-            return None
+        assert self.child is not None
+        return self.child.exited(wait)
 
     def stderr(self) -> str:
-        """The start of QEMU's stderr: its first error is there; a flood is not read whole."""
-        with open(self.stderr_path, "rb") as err:
-            return err.read(MAX_STDERR).decode(errors="replace")
+        """The start of QEMU's stderr: its first error is there; a flood is not kept whole."""
+        if self._stderr is None:
+            return ""
+        return self._stderr.text(wait=0.2 if self.exited() is not None else 0.0)
 
     def error_line(self) -> str | None:
         """QEMU's first error on stderr, without its program-name prefix and warnings."""
@@ -140,53 +279,32 @@ class Qemu:
                 return text.strip()
         return None
 
-    def _connect(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            if self.exited() is not None:
-                raise QmpError(f"QEMU exited at start: {self.error_line() or 'no message'}")
-            try:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(self.timeout)
-                sock.connect(str(self.qmp_path))
-                self._sock = sock
-                self._read()  # the greeting
-                return
-            except (FileNotFoundError, ConnectionRefusedError):
-                sock.close()
-                if time.monotonic() > deadline:
-                    raise QmpError(
-                        f"QEMU's QMP socket did not appear within {self.timeout} s"
-                    ) from None
-                time.sleep(0.01)
+    def _send(self, request: dict[str, object]) -> None:
+        self.channel.send(json.dumps(request).encode() + b"\n")
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self) -> dict[str, object]:
         """One QMP message: a JSON object on one line, at most MAX_QMP_LINE bytes."""
-        assert self._sock is not None
+        deadline = time.monotonic() + self.timeout
         while b"\n" not in self._buffer:
             if len(self._buffer) > MAX_QMP_LINE:
                 raise QmpError(f"QMP message longer than {MAX_QMP_LINE} bytes: not QEMU's QMP")
-            try:
-                chunk = self._sock.recv(65536)
-            except OSError as error:
-                raise QmpError(f"QMP read failed: {error}") from error
+            chunk = self.channel.receive(deadline - time.monotonic())
             if not chunk:
-                raise QmpError(f"QEMU closed its QMP socket: {self.error_line() or 'no message'}")
+                raise QmpError(f"QEMU closed its QMP channel: {self.error_line() or 'no message'}")
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         try:
             message = json.loads(line)
-        except (ValueError, RecursionError) as error:
+        except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
             raise QmpError(f"QMP answer is not JSON: {line[:60]!r}") from error
         if not isinstance(message, dict):
             raise QmpError(f"QMP answer is not a JSON object: {line[:60]!r}")
         return message
 
-    def command(self, name: str, **arguments: Any) -> Any:
-        """Run a QMP command and return its ``return`` value; events are skipped."""
-        assert self._sock is not None
-        request = {"execute": name, **({"arguments": arguments} if arguments else {})}
-        self._sock.sendall(json.dumps(request).encode() + b"\n")
+    def command(self, name: str, **arguments: object) -> object:
+        """Run a QMP command and return its ``return`` value, unchecked (discover's boundary
+        checks it); events are skipped, an answer without ``return`` or ``error`` is an error."""
+        self._send({"execute": name, **({"arguments": arguments} if arguments else {})})
         while True:
             reply = self._read()
             if "event" in reply:
@@ -195,7 +313,9 @@ class Qemu:
                 error = reply["error"]
                 desc = error.get("desc", error) if isinstance(error, dict) else error
                 raise QmpError(f"QMP {name} failed: {str(desc)[:200]}")
-            return reply.get("return")
+            if "return" not in reply:
+                raise QmpError(f"QMP {name}: an answer with neither return nor error")
+            return reply["return"]
 
 
 def private_dir() -> Path:
@@ -203,9 +323,3 @@ def private_dir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="ipxe-compat-qemu-"))
     os.chmod(path, 0o700)
     return path
-
-
-def version(qemu: Qemu) -> str:
-    """``7.2.22``: the version QEMU reports (query-version)."""
-    number = qemu.command("query-version")["qemu"]
-    return f"{number['major']}.{number['minor']}.{number['micro']}"
