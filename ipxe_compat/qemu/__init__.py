@@ -3,7 +3,8 @@
 ``discover`` asks a QEMU build for its version, machine types and NIC models (default romfile,
 QOM family); ``config`` writes -global flags, libvirt XML, C compat entries or (with ``patch``)
 a quilt patch for QEMU's source; ``migration`` migrates paused guests between two QEMU builds
-and ROM sets; ``qmp`` is the only module that starts QEMU processes.
+and ROM sets; ``firmware`` maps a firmware compat set onto the files it stands in for;
+``qmp`` is the only module that starts QEMU processes.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from .config import (
     qemu_config_text,
 )
 from .discover import QemuFacts, probe_qemu
+from .firmware import FirmwareMapping, firmware_mappings
 from .libvirt_apply import Applied, CompatPaths, apply_xml, compat_paths
 from .migration import MigrationRequest, verify_migration
 from .patch import read_qemu_source
 from .qmp import find_qemu
 
-__all__ = ["Applied", "CompatPaths", "ConfigRequest", "MigrationRequest", "PatchRequest",
-           "QemuFacts", "apply_xml", "compat_package", "compat_paths", "find_qemu", "mappings",
-           "probe_qemu", "qemu_config", "qemu_config_text", "read_qemu_source",
-           "verify_migration"]
+__all__ = ["Applied", "CompatPaths", "ConfigRequest", "FirmwareMapping", "MigrationRequest",
+           "PatchRequest", "QemuFacts", "apply_xml", "compat_package", "compat_paths",
+           "find_qemu", "firmware_mappings", "mappings", "probe_qemu", "qemu_config",
+           "qemu_config_text", "read_qemu_source", "verify_migration"]
