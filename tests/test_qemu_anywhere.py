@@ -95,4 +95,4 @@ def test_rom_files_for_a_qemu_that_cannot_see_them_are_refused_saying_so(
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1
     assert "does not see this machine's TMPDIR" in result.stderr
-    assert "FROM and TO ROMs are given to QEMU as files" in result.stderr
+    assert "where FROM and TO files are given to QEMU" in result.stderr

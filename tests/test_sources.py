@@ -66,7 +66,7 @@ def test_deb_source_version_from_binnmu_source_field(tmp_path: Path) -> None:
 
 def test_deb_without_roms_is_not_a_rom_set(tmp_path: Path) -> None:
     data = factory.deb({"usr/share/doc/ipxe-qemu/README": b"hi"})
-    with pytest.raises(SourceError, match=r"no \*\.rom files"):
+    with pytest.raises(SourceError, match=r"no firmware files under .*: not a QEMU firmware"):
         read_source(write(tmp_path / "p.deb", data))
 
 

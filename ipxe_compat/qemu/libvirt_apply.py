@@ -11,15 +11,18 @@ left as it is and reported. Pure.
 
 from __future__ import annotations
 
+import posixpath
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..core import compat
 from ..core.devices import BUILTIN, NicTable, libvirt_model
 from ..core.domxml import Domain, parse, serialize
 from ..errors import UsageError
 from ..input import RomSet
-from .config import RomMapping, compat_package, mappings
+from .config import FIRMWARE_KINDS, RomMapping, compat_package, mappings
+from .firmware import firmware_mappings
 
 __all__ = ["Applied", "CompatPaths", "apply_xml", "combine", "compat_paths", "nic_paths"]
 
@@ -39,8 +42,9 @@ class CompatPaths:
 def compat_paths(romset: RomSet, table: NicTable = BUILTIN,
                  install_dir: str | None = None) -> CompatPaths:
     """The paths ``--apply`` writes for ``romset`` (a compat package, tree or directory)."""
-    maps = mappings(romset, table, install_dir)
-    return CompatPaths(nic_paths(maps), _firmware_paths(romset), (compat_package(maps, romset),))
+    loaders = _firmware_paths(romset, install_dir)
+    maps = mappings(romset, table, install_dir, required=not loaders)
+    return CompatPaths(nic_paths(maps), loaders, (compat_package(maps, romset),))
 
 
 def combine(sets: Sequence[CompatPaths]) -> CompatPaths:
@@ -59,11 +63,18 @@ def combine(sets: Sequence[CompatPaths]) -> CompatPaths:
     return CompatPaths(nics, loaders, packages)
 
 
-def _firmware_paths(romset: RomSet) -> dict[str, str]:
-    """Original firmware file -> compat file, for ``<loader>``: the seam for firmware compat
-    sets (issue 20); a NIC ROM set has none."""
-    del romset
-    return {}
+def _firmware_paths(romset: RomSet, install_dir: str | None = None) -> dict[str, str]:
+    """Original firmware path -> compat file, for ``<loader>`` (-bios and pflash code images,
+    from :func:`~.firmware.firmware_mappings`). The original is named where the compat file
+    lies (generate installs each image beside where its origin had it: /usr/share/ovmf,
+    /usr/share/OVMF) and in QEMU's firmware directory, where Debian's ovmf links OVMF.fd."""
+    found: dict[str, str] = {}
+    for m in firmware_mappings(romset, install_dir, FIRMWARE_KINDS).values():
+        if m.unit == 1:
+            continue  # a variables image is a template (<nvram template>), never a <loader>
+        for directory in dict.fromkeys((posixpath.dirname(m.path), compat.DEFAULT_INSTALL_DIR)):
+            found[posixpath.join(directory, m.original)] = m.path
+    return found
 
 
 @dataclass(frozen=True)
