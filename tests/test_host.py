@@ -427,3 +427,39 @@ def test_several_compat_sets_apply_together_unless_they_clash() -> None:
     other = CompatPaths({"virtio": "/usr/share/qemu/512k-efi-virtio.rom"}, {}, ("other",))
     with pytest.raises(UsageError, match="two compat sets replace NIC model virtio"):
         combine([PATHS, other])
+
+
+FIRMWARE = CompatPaths({}, {
+    "/usr/share/ovmf/OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd",
+    "/usr/share/qemu/OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd",
+    "/usr/share/OVMF/OVMF_CODE.fd": "/usr/share/OVMF/2m-OVMF_CODE.fd",
+    "/usr/share/OVMF/OVMF_VARS.fd": "/usr/share/OVMF/2m-OVMF_VARS.fd"}, ("ovmf-2m-compat",))
+PFLASH_GUEST = """<domain type='kvm'><name>uefi</name><os>
+  <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+  <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>
+  <nvram template='/usr/share/OVMF/OVMF_VARS.fd'>/var/lib/libvirt/qemu/nvram/uefi_VARS.fd</nvram>
+</os></domain>
+"""
+
+
+def test_apply_names_the_compat_code_image_and_variables_template() -> None:
+    applied = apply_xml(PFLASH_GUEST, FIRMWARE)
+    os_ = ET.fromstring(applied.xml).find("os")
+    assert os_ is not None
+    assert os_.findtext("loader") == "/usr/share/OVMF/2m-OVMF_CODE.fd"
+    nvram = os_.find("nvram")
+    assert nvram is not None and nvram.get("template") == "/usr/share/OVMF/2m-OVMF_VARS.fd"
+    assert nvram.text == "/var/lib/libvirt/qemu/nvram/uefi_VARS.fd"  # the guest's own, kept
+    assert applied.changed == (
+        "<loader> /usr/share/OVMF/OVMF_CODE.fd -> /usr/share/OVMF/2m-OVMF_CODE.fd",
+        "<nvram template> /usr/share/OVMF/OVMF_VARS.fd -> /usr/share/OVMF/2m-OVMF_VARS.fd")
+    assert apply_xml(applied.xml, FIRMWARE).changed == ()
+
+
+def test_apply_leaves_a_loader_of_the_same_name_elsewhere_alone() -> None:
+    xml = ("<domain><name>b</name><os><type machine='pc-i440fx-7.2'>hvm</type>"
+           "<loader type='rom'>/srv/firmware/OVMF.fd</loader></os></domain>")
+    applied = apply_xml(xml, FIRMWARE)
+    assert applied.changed == ()
+    assert applied.left_alone == ("<loader> /srv/firmware/OVMF.fd: not where the firmware "
+                                  "packages install OVMF.fd, left alone",)

@@ -2,7 +2,9 @@
 
 Each ``<interface>`` whose model loads, by default, an original ROM that the compat set
 replaces gets ``<rom file='COMPAT PATH'/>`` (or that ``file`` on its ``<rom>`` element); a
-``<loader>`` that names an original firmware file names the compat file instead. The XML is
+``<loader>`` that names an original firmware file names the compat file instead, and so does an
+``<nvram template>`` that names an original variables image (the template libvirt copies when
+the guest has no variable store yet: it must match the code image). The XML is
 edited as a tree (:mod:`..core.domxml`), so the layout does not matter (an ``<interface>`` on
 one line is found as surely as one over five), and applying it to its own output changes
 nothing. An interface that already names another ROM file, or that has its ROM disabled, is
@@ -35,7 +37,8 @@ class CompatPaths:
     """What a compat set changes in a domain XML, and the packages that install its files."""
 
     nics: Mapping[str, str]  # libvirt <model type> -> the compat ROM's installed path
-    loaders: Mapping[str, str] = field(default_factory=dict)  # original firmware -> compat file
+    #: original firmware path -> compat file: <loader> images and <nvram template> variables
+    loaders: Mapping[str, str] = field(default_factory=dict)
     packages: tuple[str, ...] = ()
 
 
@@ -64,14 +67,13 @@ def combine(sets: Sequence[CompatPaths]) -> CompatPaths:
 
 
 def _firmware_paths(romset: RomSet, install_dir: str | None = None) -> dict[str, str]:
-    """Original firmware path -> compat file, for ``<loader>`` (-bios and pflash code images,
-    from :func:`~.firmware.firmware_mappings`). The original is named where the compat file
-    lies (generate installs each image beside where its origin had it: /usr/share/ovmf,
+    """Original firmware path -> compat file, for ``<loader>`` (-bios and pflash code images)
+    and ``<nvram template>`` (pflash variables images), from
+    :func:`~.firmware.firmware_mappings`. The original is named where the compat file lies
+    (generate installs each image beside where its origin had it: /usr/share/ovmf,
     /usr/share/OVMF) and in QEMU's firmware directory, where Debian's ovmf links OVMF.fd."""
     found: dict[str, str] = {}
     for m in firmware_mappings(romset, install_dir, FIRMWARE_KINDS).values():
-        if m.unit == 1:
-            continue  # a variables image is a template (<nvram template>), never a <loader>
         for directory in dict.fromkeys((posixpath.dirname(m.path), compat.DEFAULT_INSTALL_DIR)):
             found[posixpath.join(directory, m.original)] = m.path
     return found
@@ -99,11 +101,20 @@ def apply_xml(text: str, paths: CompatPaths, what: str = "domain XML") -> Applie
     left: list[str] = []
     for index, interface in enumerate(domain.root.iter("interface")):
         _interface(domain, index, interface, nics, changed, left)
+    originals = {posixpath.basename(path) for path in loaders}
     for loader in domain.root.iter("loader"):
         path = (loader.text or "").strip()
         if path in loaders and loaders[path] != path:
             loader.text = loaders[path]
             changed.append(f"<loader> {path} -> {loaders[path]}")
+        elif path not in loaders and posixpath.basename(path) in originals:
+            left.append(f"<loader> {path}: not where the firmware packages install "
+                        f"{posixpath.basename(path)}, left alone")
+    for nvram in domain.root.iter("nvram"):
+        template = nvram.get("template", "")
+        if template in loaders and loaders[template] != template:
+            nvram.set("template", loaders[template])
+            changed.append(f"<nvram template> {template} -> {loaders[template]}")
     return Applied(serialize(domain) if changed else _unchanged(text), tuple(changed), tuple(left))
 
 
