@@ -419,11 +419,17 @@ def test_preflight_takes_one_destination(tmp_path: Path) -> None:
 
 def test_several_compat_sets_apply_together_unless_they_clash() -> None:
     ovmf = CompatPaths({}, {"/usr/share/ovmf/OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd"},
-                       ("ovmf-2m-compat",))
-    both = combine([PATHS, ovmf, PATHS])
+                       ("ovmf-2m-compat",), {"/usr/share/ovmf/2m-OVMF.fd": "ovmf-2m-compat"})
+    ipxe = CompatPaths(PATHS.nics, {}, ("compat-pkg",), dict.fromkeys(PATHS.nics.values(),
+                                                                       "compat-pkg"))
+    both = combine([ipxe, ovmf, ipxe])
     assert both.nics == PATHS.nics
     assert both.loaders == ovmf.loaders
     assert both.packages == ("compat-pkg", "ovmf-2m-compat")
+    # a guest's fix names only the packages whose files its XML now names
+    assert both.packages_of(["/usr/share/ovmf/2m-OVMF.fd"]) == ("ovmf-2m-compat",)
+    assert both.packages_of([VIRTIO, "/usr/share/ovmf/2m-OVMF.fd"]) == ("compat-pkg",
+                                                                       "ovmf-2m-compat")
     other = CompatPaths({"virtio": "/usr/share/qemu/512k-efi-virtio.rom"}, {}, ("other",))
     with pytest.raises(UsageError, match="two compat sets replace NIC model virtio"):
         combine([PATHS, other])
@@ -453,6 +459,7 @@ def test_apply_names_the_compat_code_image_and_variables_template() -> None:
     assert applied.changed == (
         "<loader> /usr/share/OVMF/OVMF_CODE.fd -> /usr/share/OVMF/2m-OVMF_CODE.fd",
         "<nvram template> /usr/share/OVMF/OVMF_VARS.fd -> /usr/share/OVMF/2m-OVMF_VARS.fd")
+    assert applied.used == ("/usr/share/OVMF/2m-OVMF_CODE.fd", "/usr/share/OVMF/2m-OVMF_VARS.fd")
     assert apply_xml(applied.xml, FIRMWARE).changed == ()
 
 

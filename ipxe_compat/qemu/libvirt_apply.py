@@ -40,6 +40,12 @@ class CompatPaths:
     #: original firmware path -> compat file: <loader> images and <nvram template> variables
     loaders: Mapping[str, str] = field(default_factory=dict)
     packages: tuple[str, ...] = ()
+    owners: Mapping[str, str] = field(default_factory=dict)  # compat path -> its package
+
+    def packages_of(self, used: Sequence[str]) -> tuple[str, ...]:
+        """The packages that install the compat files ``used`` (all of them if unknown)."""
+        found = tuple(dict.fromkeys(self.owners[p] for p in used if p in self.owners))
+        return found or self.packages
 
 
 def compat_paths(romset: RomSet, table: NicTable = BUILTIN,
@@ -47,7 +53,10 @@ def compat_paths(romset: RomSet, table: NicTable = BUILTIN,
     """The paths ``--apply`` writes for ``romset`` (a compat package, tree or directory)."""
     loaders = _firmware_paths(romset, install_dir)
     maps = mappings(romset, table, install_dir, required=not loaders)
-    return CompatPaths(nic_paths(maps), loaders, (compat_package(maps, romset),))
+    nics = nic_paths(maps)
+    package = compat_package(maps, romset)
+    owners = dict.fromkeys((*nics.values(), *loaders.values()), package)
+    return CompatPaths(nics, loaders, (package,), owners)
 
 
 def combine(sets: Sequence[CompatPaths]) -> CompatPaths:
@@ -63,7 +72,8 @@ def combine(sets: Sequence[CompatPaths]) -> CompatPaths:
                     raise UsageError(f"two compat sets replace {what} {key}: with {mine[key]} "
                                      f"and with {path}")
     packages = tuple(dict.fromkeys(p for paths in sets for p in paths.packages))
-    return CompatPaths(nics, loaders, packages)
+    owners = {path: owner for paths in sets for path, owner in paths.owners.items()}
+    return CompatPaths(nics, loaders, packages, owners)
 
 
 def _firmware_paths(romset: RomSet, install_dir: str | None = None) -> dict[str, str]:
@@ -86,6 +96,7 @@ class Applied:
     xml: str
     changed: tuple[str, ...]
     left_alone: tuple[str, ...]
+    used: tuple[str, ...] = ()  # the compat files the edited XML names anew
 
 
 def nic_paths(maps: tuple[RomMapping, ...] | list[RomMapping]) -> dict[str, str]:
@@ -99,14 +110,16 @@ def apply_xml(text: str, paths: CompatPaths, what: str = "domain XML") -> Applie
     domain = parse(text, what)
     changed: list[str] = []
     left: list[str] = []
+    used: list[str] = []
     for index, interface in enumerate(domain.root.iter("interface")):
-        _interface(domain, index, interface, nics, changed, left)
+        _interface(domain, index, interface, nics, changed, left, used)
     originals = {posixpath.basename(path) for path in loaders}
     for loader in domain.root.iter("loader"):
         path = (loader.text or "").strip()
         if path in loaders and loaders[path] != path:
             loader.text = loaders[path]
             changed.append(f"<loader> {path} -> {loaders[path]}")
+            used.append(loaders[path])
         elif path not in loaders and posixpath.basename(path) in originals:
             left.append(f"<loader> {path}: not where the firmware packages install "
                         f"{posixpath.basename(path)}, left alone")
@@ -115,7 +128,9 @@ def apply_xml(text: str, paths: CompatPaths, what: str = "domain XML") -> Applie
         if template in loaders and loaders[template] != template:
             nvram.set("template", loaders[template])
             changed.append(f"<nvram template> {template} -> {loaders[template]}")
-    return Applied(serialize(domain) if changed else _unchanged(text), tuple(changed), tuple(left))
+            used.append(loaders[template])
+    return Applied(serialize(domain) if changed else _unchanged(text), tuple(changed), tuple(left),
+                   tuple(dict.fromkeys(used)))
 
 
 def _unchanged(text: str) -> str:
@@ -131,7 +146,7 @@ def _label(domain: Domain, index: int, interface: ET.Element, model: str) -> str
 
 
 def _interface(domain: Domain, index: int, interface: ET.Element, nics: Mapping[str, str],
-               changed: list[str], left: list[str]) -> None:
+               changed: list[str], left: list[str], used: list[str]) -> None:
     model_element = interface.find("model")
     model = model_element.get("type") if model_element is not None else None
     if model is None:
@@ -159,6 +174,7 @@ def _interface(domain: Domain, index: int, interface: ET.Element, nics: Mapping[
         return
     rom.set("file", path)
     changed.append(f"{label}: <rom file='{path}'/>")
+    used.append(path)
 
 
 def _indent(parent: ET.Element, child: ET.Element) -> None:
