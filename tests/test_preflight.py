@@ -53,9 +53,15 @@ FLEET = {
     "off-q35": ("pc-q35-7.2", ["e1000", "rtl8139"], "inactive"),
     "off-oneline": ("pc-i440fx-7.2", [], "inactive"),
     "ovmf-i440fx": ("pc-i440fx-7.2", ["e1000"], "paused"),  # started paused: OVMF never runs
+    "uefi-q35": ("pc-q35-7.2", ["e1000e"], "inactive"),
 }
-#: guests that boot bookworm's OVMF.fd with -bios
-OVMF_GUESTS = {"ovmf-i440fx": "    <loader type='rom'>/usr/share/ovmf/OVMF.fd</loader>\n"}
+#: guests with firmware of their own: bookworm's OVMF.fd with -bios (2 MiB; trixie's is 4 MiB),
+#: and the 4 MiB pflash build (the same on both) whose twins must leave no variable store behind
+OVMF_GUESTS = {
+    "ovmf-i440fx": "    <loader type='rom'>/usr/share/ovmf/OVMF.fd</loader>\n",
+    "uefi-q35": "    <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd"
+                "</loader>\n    <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'/>\n",
+}
 VIRTIO = (0x40000, 0x80000)  # 249344 bytes (256 KiB block) -> 300544 (512 KiB)
 #: the exact blocks that break, as each machine type addresses them, and both sizes
 BREAKING = {
@@ -76,6 +82,8 @@ def _xml(name: str, machine: str, models: list[str]) -> str:
     xml = xml.replace("</type>\n  </os>", "</type>\n    <boot dev='hd'/>\n  </os>")  # idle
     xml = xml.replace("  </devices>", VGA + "  </devices>")
     xml = xml.replace("</type>\n", "</type>\n" + OVMF_GUESTS.get(name, ""))
+    if "pflash" in OVMF_GUESTS.get(name, ""):  # libvirt: "UEFI requires ACPI"
+        xml = xml.replace("  <devices>", "  <features><acpi/></features>\n  <devices>")
     if not models:  # the seed's trap: an interface on one line
         xml = xml.replace("  </devices>", "    <interface type='user'><model type='virtio'/>"
                           "</interface>\n  </devices>")
@@ -128,7 +136,7 @@ def hosts(compat_deb: Path, ovmf_compat_deb: Path
                 path = source.top / "files" / f"{name}.xml"
                 path.write_text(_xml(name, machine, models))
                 source.virsh("define", str(path))
-                if name in OVMF_GUESTS:
+                if state == "paused" and name in OVMF_GUESTS:
                     source.virsh("start", "--paused", name)
                 elif state != "inactive":
                     source.virsh("start", name)
@@ -227,6 +235,10 @@ def test_preflight_names_the_breaking_blocks_then_ok_with_the_fix(
     assert verdicts["msave-i440fx"]["source_sizes_from"] == "twin"
     assert _twins(destination) == []
     assert _twins(source) == []
+    # the pflash guest's twins (one on each host) left no variable store in either nvram dir
+    assert verdicts["uefi-q35"]["verdict"] == "ok"
+    assert [*source.top.rglob("ipxe-compat-twin-*VARS*"),
+            *destination.top.rglob("ipxe-compat-twin-*VARS*")] == []
     assert _snapshot(source) == before
     print(f"\npreflight --to-uri of {len(FLEET) + 1} guests: {seconds:.2f} s\n{plain.stdout}\n"
           f"{fixed}")
