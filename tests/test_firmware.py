@@ -322,7 +322,10 @@ def test_apply_rewrites_a_loader_that_names_the_original() -> None:
         "/usr/share/ovmf/OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd",
         "/usr/share/qemu/OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd",  # Debian's link
         "/usr/share/OVMF/OVMF_CODE.fd": "/usr/share/OVMF/2m-OVMF_CODE.fd",
-        "/usr/share/qemu/OVMF_CODE.fd": "/usr/share/OVMF/2m-OVMF_CODE.fd"}
+        "/usr/share/qemu/OVMF_CODE.fd": "/usr/share/OVMF/2m-OVMF_CODE.fd",
+        # variables images: for <nvram template> (tests/test_host.py)
+        "/usr/share/OVMF/OVMF_VARS.fd": "/usr/share/OVMF/2m-OVMF_VARS.fd",
+        "/usr/share/qemu/OVMF_VARS.fd": "/usr/share/OVMF/2m-OVMF_VARS.fd"}
     domain = ("<domain type='kvm'><name>g</name><os><type arch='x86_64'>hvm</type>"
               "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>"
               "</os></domain>")

@@ -917,20 +917,16 @@ ROUND_TWO += [
         d, "new", {"efi-a.rom": b""})], 2, "empty file"),
 ]
 def _fake_qemu(answer: str) -> Callable[[Path], list[str]]:
-    """qemu-config --qemu with a "QEMU" whose QMP socket answers ``answer`` (Python literal)."""
+    """qemu-config --qemu with a "QEMU" whose QMP answers ``answer`` (Python literal)."""
     def build(d: Path) -> list[str]:
         script = d / "fakeqemu"
         script.write_text(f"""#!/usr/bin/env python3
-import socket, sys, time
+import sys, time
 if sys.argv[-2:] == ["-device", "help"]:  # the model list is fine; QMP is what misbehaves
     print('Network devices:\\nname "virtio-net-pci", bus PCI, alias "virtio-net"\\n')
     sys.exit(0)
-path = next(a for a in sys.argv if a.startswith("unix:"))[5:].split(",")[0]
-server = socket.socket(socket.AF_UNIX)
-server.bind(path)
-server.listen(1)
-conn, _ = server.accept()
-conn.sendall({answer})
+sys.stdout.buffer.write({answer})  # QMP is on stdio (-chardev stdio)
+sys.stdout.buffer.flush()
 time.sleep(30)
 """)
         script.chmod(0o755)
@@ -1253,22 +1249,17 @@ def _qmp_fake(overrides: dict[str, object] | None = None, help_text: bytes | Non
         (d / "help.bin").write_bytes(listing)
         script = d / "fakeqemu"
         script.write_text(f"""#!{sys.executable}
-import json, socket, sys
+import json, sys
 if sys.argv[-2:] == ["-device", "help"]:
     sys.stdout.buffer.write(open({str(d / "help.bin")!r}, "rb").read())
     sys.exit(0)
 answers = json.load(open({str(d / "answers.json")!r}))
-path = next(a for a in sys.argv if a.startswith("unix:"))[5:].split(",")[0]
-server = socket.socket(socket.AF_UNIX)
-server.bind(path)
-server.listen(1)
-conn, _ = server.accept()
-stream = conn.makefile("rwb")
-stream.write(b'{{"QMP": {{"version": {{}}, "capabilities": []}}}}\\n')
-stream.flush()
-for line in stream:
-    stream.write(answers[json.loads(line)["execute"]].encode() + b"\\n")
-    stream.flush()
+out = sys.stdout.buffer  # QMP is on stdio (-chardev stdio)
+out.write(b'{{"QMP": {{"version": {{}}, "capabilities": []}}}}\\n')
+out.flush()
+for line in sys.stdin.buffer:
+    out.write(answers[json.loads(line)["execute"]].encode() + b"\\n")
+    out.flush()
 """)
         script.chmod(0o755)
         return ["qemu-config", _rom_dir(d, "compat", {"256k-efi-virtio.rom": GOOD_256K}),

@@ -26,6 +26,7 @@ import math
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -43,7 +44,14 @@ from ..core.sizes import bucket
 from ..errors import UsageError
 from ..input import RomFile, RomSet
 from ..runner import kill_all
-from .discover import QemuFacts, migration_info, probe_qemu, qom_text, run_state
+from .discover import (
+    QemuFacts,
+    incoming_port,
+    migration_info,
+    probe_qemu,
+    qom_text,
+    run_state,
+)
 from .qmp import Qemu, QmpError, find_qemu, private_dir
 
 __all__ = ["Ends", "MigrationCase", "MigrationRequest", "parse_globals", "plan_cases",
@@ -129,6 +137,7 @@ def verify_migration(sets: tuple[RomSet, RomSet] | None, request: MigrationReque
     target_facts.machine(chosen)
     ends = Ends(source_facts, target_facts, chosen, to_globals)
     if sets is not None:
+        _files_visible(ends)
         cases = plan_cases(*sets, request.devices, ends)
     else:
         cases = plan_installed(request.devices, ends)
@@ -136,6 +145,18 @@ def verify_migration(sets: tuple[RomSet, RomSet] | None, request: MigrationReque
     problems = tuple(f"{_label(r.case)}: migration {r.status}: {r.error}{_sizes(r.error)}"
                      for r in results if not r.ok)
     return Outcome(results_json(ends, results), results_table(ends, results), problems)
+
+
+def _files_visible(ends: Ends) -> None:
+    """FROM and TO ROMs reach QEMU as copies in this machine's TMPDIR: both QEMUs must see it
+    (docs/cli.md, "QEMU commands anywhere"); exit 2 naming the one that does not."""
+    for facts in (ends.source, ends.destination):
+        if not facts.sees_tmpdir:
+            raise UsageError(
+                f"{facts.label} does not see this machine's TMPDIR ({tempfile.gettempdir()}), "
+                "where FROM and TO files are given to QEMU: run it where it does (e.g. "
+                "bind-mount that directory into its root at the same path) or verify the "
+                "installed ROMs (no FROM TO)")
 
 
 def parse_globals(text: str) -> tuple[str, ...]:
@@ -256,19 +277,15 @@ def _device(model: str, rom: RomFile | None, path: Path) -> list[str]:
 def _run(ends: Ends, source_args: list[str], target_args: list[str], workdir: Path,
          timeout: float, cancel: threading.Event | None,
          nic: bool = True) -> tuple[str, str | None, str | None]:
-    sock = workdir / "migration.sock"
     deadline = time.monotonic() + timeout
     machine = ["-machine", ends.machine]
-    incoming = [*machine, *target_args, "-incoming", f"unix:{sock}"]
+    incoming = [*machine, *target_args, "-incoming", "defer"]
     with Qemu(ends.destination.command, workdir, "to", incoming, timeout) as target, \
             Qemu(ends.source.command, workdir, "from", [*machine, *source_args],
                  timeout) as source:
-        while not sock.exists():
-            if time.monotonic() > deadline:
-                return "timeout", "the destination never listened for the migration", None
-            time.sleep(POLL)
+        uri = _listen(ends, target, workdir)
         try:
-            source.command("migrate", uri=f"unix:{sock}")
+            source.command("migrate", uri=uri)
         except QmpError as refused:  # "State blocked by non-migratable device ..."
             return "blocked", refused.message.removeprefix("QMP migrate failed: "), None
         while True:
@@ -287,6 +304,20 @@ def _run(ends: Ends, source_args: list[str], target_args: list[str], workdir: Pa
             if time.monotonic() > deadline:
                 return "timeout", f"migration still {status} after {timeout} s", None
             time.sleep(POLL)
+
+
+def _listen(ends: Ends, target: Qemu, workdir: Path) -> str:
+    """Make the destination listen; the URI the source migrates to. A unix socket in the private
+    directory when both QEMUs see it (nobody else can connect to it); otherwise TCP on
+    127.0.0.1 at a port the destination picks, for QEMUs in chroots or containers that share
+    this machine's network namespace but not its /tmp (docs/cli.md, "QEMU commands anywhere").
+    """
+    if ends.source.sees_tmpdir and ends.destination.sees_tmpdir:
+        uri = f"unix:{workdir / 'migration.sock'}"
+        target.command("migrate-incoming", uri=uri)
+        return uri
+    target.command("migrate-incoming", uri="tcp:127.0.0.1:0")
+    return f"tcp:127.0.0.1:{incoming_port(target.command('query-migrate'))}"
 
 
 def _arrived(target: Qemu) -> bool:
