@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """preflight's speed: N running guests on a bookworm host (libvirt 9.0, QEMU 7.2) against one
-trixie destination (libvirt 11.3, QEMU 10.0), each a session libvirtd in a cached root.
+trixie destination (libvirt 11.3, QEMU 10.0), each a session libvirtd in a cached root; the
+destination as its libvirt URI (--to-uri) and as its QEMU command (--to-qemu, the root's prefix).
 
     .venv/bin/python bench/preflight.py             # 20 guests, jobs 1, 2, 4 and the default
-    .venv/bin/python bench/preflight.py -n 5 --rounds 1
+    .venv/bin/python bench/preflight.py -n 5 --rounds 1 --to qemu
 
 The guests differ (machine type and NIC models rotate), so no twin answers for another. Each
 run is the real command line (`ipxe-compat preflight -c SOURCE --to-uri DEST --json -j J`);
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -56,6 +58,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--jobs", type=int, nargs="*", default=[1, 2, 4, 0],
                         help="-j values to measure (0: preflight's default)")
+    parser.add_argument("--to", choices=("uri", "qemu", "both"), default="both",
+                        help="the destination as --to-uri, --to-qemu, or both (default)")
     args = parser.parse_args()
     top = Path(tempfile.mkdtemp(prefix="ipxe-pf-", dir="/tmp"))
     top.chmod(0o755)
@@ -74,20 +78,26 @@ def main() -> None:
                 source.virsh("create", str(path))
             ends = [h.virsh("version").stdout.strip().splitlines()[-1] for h in (source, target)]
             print(f"{args.n} running guests: {ends[0]} -> {ends[1]}")
-            for jobs in args.jobs:
-                times = []
-                for _ in range(args.rounds):
-                    start = time.monotonic()
-                    run = subprocess.run(
-                        [sys.executable, "-m", "ipxe_compat", "preflight", "-c", source.uri,
-                         "--to-uri", target.uri, "--json", *(["-j", str(jobs)] if jobs else [])],
-                        capture_output=True, text=True, check=False)
-                    times.append(time.monotonic() - start)
-                    summary = json.loads(run.stdout)["summary"]
-                label = f"-j {jobs}" if jobs else "-j default"
-                median = statistics.median(times)
-                print(f"preflight {args.n} guests {label:11} median {median:6.2f} s"
-                      f"  ({', '.join(f'{t:.2f}' for t in times)})  {summary}")
+            destinations = {"uri": ["--to-uri", target.uri],
+                            "qemu": ["--to-qemu", shlex.join(new.command(
+                                ["qemu-system-x86_64"]))]}
+            for to in ("uri", "qemu") if args.to == "both" else (args.to,):
+                for jobs in args.jobs:
+                    times = []
+                    for _ in range(args.rounds):
+                        start = time.monotonic()
+                        run = subprocess.run(
+                            [sys.executable, "-m", "ipxe_compat", "preflight", "-c", source.uri,
+                             *destinations[to], "--json",
+                             *(["-j", str(jobs)] if jobs else [])],
+                            capture_output=True, text=True, check=False)
+                        times.append(time.monotonic() - start)
+                        summary = json.loads(run.stdout)["summary"]
+                    label = f"-j {jobs}" if jobs else "-j default"
+                    median = statistics.median(times)
+                    print(f"preflight {args.n} guests --to-{to:4} {label:11} median "
+                          f"{median:6.2f} s  ({', '.join(f'{t:.2f}' for t in times)})  "
+                          f"{summary}")
     finally:
         shutil.rmtree(top, ignore_errors=True)
 

@@ -23,3 +23,13 @@ def dpkg_roms(deb: Path) -> dict[str, bytes]:
         return {path.name: path.read_bytes()
                 for directory in ROM_DIRS for path in sorted((Path(root) / directory).glob("*.rom"))
                 if path.is_file()}
+
+
+def dpkg_root(tmp_path: Path) -> Path:
+    """An empty dpkg database under ``tmp_path/root``, for ``dpkg --root`` co-installation."""
+    root = tmp_path / "root"
+    (root / "var/lib/dpkg/info").mkdir(parents=True)
+    (root / "var/lib/dpkg/updates").mkdir()
+    (root / "var/log").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").touch()
+    return root

@@ -120,11 +120,13 @@ def compress(data: bytes, kind: str) -> bytes:
 
 def deb(files: dict[str, bytes], *, symlinks: dict[str, str] | None = None,
         compression: str = "xz", package: str = "ipxe-qemu", version: str = "1.0-1",
-        source: str | None = "ipxe") -> bytes:
+        source: str | None = "ipxe", depends: str | None = None) -> bytes:
     """A binary package with the given data files, like dpkg-deb would build it."""
     control = f"Package: {package}\nVersion: {version}\nArchitecture: all\n"
     if source:
         control += f"Source: {source}\n"
+    if depends:
+        control += f"Depends: {depends}\n"
     control += "Maintainer: Test <test@example.org>\nDescription: test package\n"
     control_tar = compress(tar_bytes({"control": control.encode()}), "gz")
     data_name = "data.tar" + (f".{compression}" if compression else "")

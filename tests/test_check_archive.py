@@ -53,8 +53,9 @@ def test_seed_growth_of_efi_virtio_breaks_migration(bookworm_deb: Path, tmp_path
     assert " ".join(first).count("256 KiB") == 1 and "512 KiB" in " ".join(first)
     data = json.loads(check(bookworm_deb, grown, "--json", cwd=tmp_path).stdout)
     (breaking,) = [row for row in data["roms"] if row["verdict"] == "breaks-migration"]
-    assert breaking == {"name": "efi-virtio.rom", "old_size": 249344, "old_bucket": 262144,
-                        "new_size": 300544, "new_bucket": 524288, "verdict": "breaks-migration"}
+    assert breaking == {"name": "efi-virtio.rom", "class": "option-rom", "block": "*/TYPE.rom",
+                        "old_size": 249344, "old_bucket": 262144, "new_size": 300544,
+                        "new_bucket": 524288, "verdict": "breaks-migration"}
 
 
 def test_guard_mode_on_the_sid_package(sid_deb: Path, tmp_path: Path) -> None:

@@ -42,11 +42,13 @@ def test_verdict_follows_the_qemu_bucket(old: int, new: int, verdict: str) -> No
     assert verdicts({"efi-virtio.rom": old}, {"efi-virtio.rom": new}) == {"efi-virtio.rom": verdict}
 
 
-def test_only_old_and_only_new_and_breaking_first() -> None:
+def test_removed_and_only_new_and_breaking_first() -> None:
+    """A file an upgrade drops is removed (a failure); one a compat set does not carry is
+    only-old (tested below)."""
     rows = compare(romset("o", {"a.rom": 100, "gone.rom": 100, "z.rom": 100}),
                    romset("n", {"a.rom": 100, "new.rom": 100, "z.rom": 1000}))
     assert [(r.name, r.verdict) for r in rows] == [
-        ("z.rom", Verdict.BREAKS), ("a.rom", Verdict.OK), ("gone.rom", Verdict.ONLY_OLD),
+        ("z.rom", Verdict.BREAKS), ("gone.rom", Verdict.REMOVED), ("a.rom", Verdict.OK),
         ("new.rom", Verdict.ONLY_NEW)]
 
 
@@ -67,7 +69,7 @@ def test_exact_name_wins_over_prefixed_one() -> None:
     rows = compare(romset("o", {"efi-virtio.rom": 300544, "256k-efi-virtio.rom": 262144}),
                    romset("n", {"efi-virtio.rom": 249344}))
     assert [(r.name, r.verdict) for r in rows] == [
-        ("efi-virtio.rom", Verdict.BREAKS), ("256k-efi-virtio.rom", Verdict.ONLY_OLD)]
+        ("efi-virtio.rom", Verdict.BREAKS), ("256k-efi-virtio.rom", Verdict.REMOVED)]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -136,24 +138,26 @@ def test_json_schema() -> None:
     rows = compare(romset("o", {"efi-virtio.rom": 249344, "old.rom": 10}),
                    romset("n", {"efi-virtio.rom": 300544}))
     data = compare_json(rows, "o", "n")
-    assert data["roms"][0] == {"name": "efi-virtio.rom", "old_size": 249344, "old_bucket": 262144,
+    assert data["roms"][0] == {"name": "efi-virtio.rom", "class": "option-rom",
+                               "block": "*/TYPE.rom", "old_size": 249344, "old_bucket": 262144,
                                "new_size": 300544, "new_bucket": 524288,
                                "verdict": "breaks-migration"}
-    assert data["roms"][1]["new_size"] is None and data["roms"][1]["verdict"] == "only-old"
-    assert data["summary"] == {"ok": 0, "breaks-migration": 1, "only-old": 1, "only-new": 0,
-                               "breaks_migration": True}
+    assert data["roms"][1]["new_size"] is None and data["roms"][1]["verdict"] == "removed"
+    assert data["summary"] == {"ok": 0, "breaks-migration": 1, "removed": 1, "only-old": 0,
+                               "only-new": 0, "breaks_migration": True}
 
 
 def test_table_is_aligned_with_breaking_rows_marked_first() -> None:
     rows = compare(romset("o", {"efi-e1000.rom": 249856, "efi-virtio.rom": 249344}),
                    romset("n", {"efi-e1000.rom": 262144, "efi-virtio.rom": 300544}))
     assert compare_table(rows) == (
-        "    ROM             OLD SIZE            OLD BUCKET  NEW SIZE            NEW BUCKET  "
-        "VERDICT\n"
-        "!!  efi-virtio.rom  249344 (243.5 KiB)  256 KiB     300544 (293.5 KiB)  512 KiB     "
-        "breaks-migration\n"
-        "    efi-e1000.rom   249856 (244 KiB)    256 KiB     262144 (256 KiB)    256 KiB     ok\n"
-        "2 ROMs: 1 ok, 1 breaks-migration, 0 only-old, 0 only-new\n"
+        "    ROM             CLASS       OLD SIZE            OLD BLOCK  NEW SIZE            "
+        "NEW BLOCK  VERDICT\n"
+        "!!  efi-virtio.rom  option-rom  249344 (243.5 KiB)  256 KiB    300544 (293.5 KiB)  "
+        "512 KiB    breaks-migration\n"
+        "    efi-e1000.rom   option-rom  249856 (244 KiB)    256 KiB    262144 (256 KiB)    "
+        "256 KiB    ok\n"
+        "2 ROMs: 1 ok, 1 breaks-migration, 0 removed, 0 only-old, 0 only-new\n"
     )
 
 

@@ -14,10 +14,11 @@ import pytest
 
 from ipxe_compat.core.domxml import parse
 from ipxe_compat.core.firmware import FileClass, block_class
-from ipxe_compat.errors import SourceError
+from ipxe_compat.errors import SourceError, UsageError
+from ipxe_compat.host.argv import twin_argv
 from ipxe_compat.host.blocks import differing, parse_ramblock, parse_save_image
 from ipxe_compat.host.twin import twin_xml
-from ipxe_compat.qemu import CompatPaths, apply_xml
+from ipxe_compat.qemu import CompatPaths, apply_xml, combine
 from tests import factory
 
 VIRTIO = "/usr/share/qemu/256k-efi-virtio.rom"
@@ -279,3 +280,193 @@ def test_preflight_needs_a_destination(tmp_path: Path) -> None:
     result = _cli("preflight", cwd=tmp_path)
     assert result.returncode == 2
     assert "--to-uri" in result.stderr
+
+
+Q35 = """<domain type='qemu'>
+  <name>q</name>
+  <os firmware='efi'>
+    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+    <firmware><feature enabled='no' name='secure-boot'/></firmware>
+    <loader readonly='yes' type='pflash' format='raw'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>
+    <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/q_VARS.fd</nvram>
+  </os>
+  <devices>
+    <controller type='usb' index='0' model='qemu-xhci'>
+      <address type='pci' domain='0x0000' bus='0x05' slot='0x00' function='0x0'/>
+    </controller>
+    <controller type='pci' index='0' model='pcie-root'/>
+    <controller type='pci' index='1' model='pcie-root-port'>
+      <model name='pcie-root-port'/>
+      <target chassis='1' port='0x10'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0' multifunction='on'/>
+    </controller>
+    <controller type='pci' index='2' model='pcie-root-port'>
+      <model name='pcie-root-port'/>
+      <target chassis='2' port='0x11'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x1'/>
+    </controller>
+    <controller type='pci' index='4' model='pcie-to-pci-bridge'>
+      <model name='pcie-pci-bridge'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </controller>
+    <interface type='network'>
+      <mac address='52:54:00:ef:fa:1f'/>
+      <source network='default'/>
+      <model type='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x02' slot='0x00' function='0x0'/>
+    </interface>
+    <interface type='user'>
+      <model type='rtl8139'/>
+      <rom bar='off'/>
+      <address type='pci' domain='0x0000' bus='0x04' slot='0x01' function='0x0'/>
+    </interface>
+    <interface type='user'>
+      <model type='e1000'/>
+      <rom file='/srv/a,b.rom'/>
+      <address type='pci' domain='0x0000' bus='0x04' slot='0x02' function='0x0'/>
+    </interface>
+    <interface type='user'><rom enabled='no'/></interface>
+    <video>
+      <model type='qxl' primary='yes'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x0'/>
+    </video>
+    <video><model type='virtio'/></video>
+    <disk type='file' device='disk'><source file='/srv/q.qcow2'/><target dev='vda'/></disk>
+  </devices>
+</domain>
+"""
+
+
+@pytest.mark.parametrize("xml", [Q35, Q35.replace("<model name='pcie-pci-bridge'/>", "")],
+                         ids=["dumpxml", "no-model-name"])
+def test_twin_argv_places_each_rom_device_where_libvirt_does(xml: str) -> None:
+    twin = twin_xml(parse(xml), "ipxe-compat-twin-1-0")
+    assert twin_argv(twin.xml, twin.name) == [
+        "-name", "ipxe-compat-twin-1-0", "-machine", "pc-q35-7.2",
+        "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+        # libvirt 11.3's own command line for this domain, as key=value (tests/test_preflight
+        # compares the blocks such a twin gets with the libvirt twin's)
+        "-device", "pcie-root-port,id=pci.1,chassis=1,port=16,bus=pcie.0,addr=0x2,"
+        "multifunction=on",
+        "-device", "pcie-root-port,id=pci.2,chassis=2,port=17,bus=pcie.0,addr=0x2.0x1",
+        "-device", "pcie-pci-bridge,id=pci.4,bus=pci.1,addr=0x0",
+        "-device", "virtio-net-pci,id=net0,mac=52:54:00:ef:fa:1f,bus=pci.2,addr=0x0",
+        "-device", "rtl8139,id=net1,bus=pci.4,addr=0x1,rombar=0",
+        "-device", "e1000,id=net2,bus=pci.4,addr=0x2,romfile=/srv/a,,b.rom",
+        "-device", "rtl8139,id=net3,romfile=",
+        "-device", "qxl-vga,id=video0,bus=pcie.0,addr=0x1",
+        "-device", "virtio-gpu-pci,id=video1",
+    ]
+
+
+def test_twin_argv_of_an_i440fx_bios_guest_with_a_global() -> None:
+    xml = ("<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
+           "<name>o</name><os><type machine='pc-i440fx-7.2'>hvm</type>"
+           "<loader type='rom'>/usr/share/ovmf/OVMF.fd</loader></os><devices>"
+           "<controller type='pci' index='0' model='pci-root'/><interface type='user'>"
+           "<model type='virtio'/><address type='pci' bus='0x00' slot='0x03'/></interface>"
+           "</devices><qemu:commandline><qemu:arg value='-global'/>"
+           "<qemu:arg value='e1000.romfile=x.rom'/></qemu:commandline></domain>")
+    twin = twin_xml(parse(xml), "t")
+    assert twin_argv(twin.xml, "t") == [
+        "-name", "t", "-machine", "pc-i440fx-7.2", "-bios", "/usr/share/ovmf/OVMF.fd",
+        "-device", "virtio-net-pci,id=net0,bus=pci.0,addr=0x3",
+        "-global", "e1000.romfile=x.rom"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("machine='pc-q35-7.2'", ""), "names no machine type"),
+    (("<model name='pcie-pci-bridge'/>", "<model name='pxb-pcie'/>"),
+     "PCI controller 'pcie-to-pci-bridge' \\(pxb-pcie\\) is not one a twin can build"),
+    (("model type='qxl'", "model type='gop'"), "video model 'gop'"),
+], ids=["no-machine", "controller", "video"])
+def test_twin_argv_refuses_what_it_cannot_build(change: tuple[str, str], message: str) -> None:
+    twin = twin_xml(parse(Q35.replace(*change)), "t")
+    with pytest.raises(SourceError, match=message):
+        twin_argv(twin.xml, "t")
+
+
+def test_twin_of_a_pflash_guest_makes_no_variable_store() -> None:
+    os_ = ET.fromstring(twin_xml(parse(Q35), "t").xml).find("os")
+    assert os_ is not None and os_.get("firmware") is None and os_.find("firmware") is None
+    assert os_.find("nvram") is None
+    loader = os_.find("loader")
+    assert loader is not None and loader.get("stateless") == "yes"
+    assert loader.text == "/usr/share/OVMF/OVMF_CODE_4M.fd"
+
+
+def test_twin_of_unresolved_firmware_autoselection_is_refused() -> None:
+    xml = ("<domain type='qemu'><name>e</name><os firmware='efi'><type machine='pc-q35-7.2'>"
+           "hvm</type></os></domain>")
+    with pytest.raises(SourceError, match="firmware auto-selection"):
+        twin_xml(parse(xml), "t")
+
+
+@pytest.mark.parametrize("qemu", ["false", "no-such-qemu-here"])
+def test_preflight_to_an_unusable_qemu_is_exit_2(qemu: str, tmp_path: Path) -> None:
+    result = _cli("preflight", "--to-qemu", qemu, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("ipxe-compat: error: ")
+    assert result.stderr.count("\n") == 1
+    assert "--to-qemu 'false' is not a QEMU" in result.stderr or "not found" in result.stderr
+
+
+def test_preflight_takes_one_destination(tmp_path: Path) -> None:
+    result = _cli("preflight", "--to-uri", "test:///default", "--to-qemu", "qemu", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "one destination: --to-uri URI or --to-qemu CMD" in result.stderr
+
+
+def test_several_compat_sets_apply_together_unless_they_clash() -> None:
+    ovmf = CompatPaths({}, {"/usr/share/ovmf/OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd"},
+                       ("ovmf-2m-compat",), {"/usr/share/ovmf/2m-OVMF.fd": "ovmf-2m-compat"})
+    ipxe = CompatPaths(PATHS.nics, {}, ("compat-pkg",), dict.fromkeys(PATHS.nics.values(),
+                                                                       "compat-pkg"))
+    both = combine([ipxe, ovmf, ipxe])
+    assert both.nics == PATHS.nics
+    assert both.loaders == ovmf.loaders
+    assert both.packages == ("compat-pkg", "ovmf-2m-compat")
+    # a guest's fix names only the packages whose files its XML now names
+    assert both.packages_of(["/usr/share/ovmf/2m-OVMF.fd"]) == ("ovmf-2m-compat",)
+    assert both.packages_of([VIRTIO, "/usr/share/ovmf/2m-OVMF.fd"]) == ("compat-pkg",
+                                                                       "ovmf-2m-compat")
+    other = CompatPaths({"virtio": "/usr/share/qemu/512k-efi-virtio.rom"}, {}, ("other",))
+    with pytest.raises(UsageError, match="two compat sets replace NIC model virtio"):
+        combine([PATHS, other])
+
+
+FIRMWARE = CompatPaths({}, {
+    "/usr/share/ovmf/OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd",
+    "/usr/share/qemu/OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd",
+    "/usr/share/OVMF/OVMF_CODE.fd": "/usr/share/OVMF/2m-OVMF_CODE.fd",
+    "/usr/share/OVMF/OVMF_VARS.fd": "/usr/share/OVMF/2m-OVMF_VARS.fd"}, ("ovmf-2m-compat",))
+PFLASH_GUEST = """<domain type='kvm'><name>uefi</name><os>
+  <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+  <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader>
+  <nvram template='/usr/share/OVMF/OVMF_VARS.fd'>/var/lib/libvirt/qemu/nvram/uefi_VARS.fd</nvram>
+</os></domain>
+"""
+
+
+def test_apply_names_the_compat_code_image_and_variables_template() -> None:
+    applied = apply_xml(PFLASH_GUEST, FIRMWARE)
+    os_ = ET.fromstring(applied.xml).find("os")
+    assert os_ is not None
+    assert os_.findtext("loader") == "/usr/share/OVMF/2m-OVMF_CODE.fd"
+    nvram = os_.find("nvram")
+    assert nvram is not None and nvram.get("template") == "/usr/share/OVMF/2m-OVMF_VARS.fd"
+    assert nvram.text == "/var/lib/libvirt/qemu/nvram/uefi_VARS.fd"  # the guest's own, kept
+    assert applied.changed == (
+        "<loader> /usr/share/OVMF/OVMF_CODE.fd -> /usr/share/OVMF/2m-OVMF_CODE.fd",
+        "<nvram template> /usr/share/OVMF/OVMF_VARS.fd -> /usr/share/OVMF/2m-OVMF_VARS.fd")
+    assert applied.used == ("/usr/share/OVMF/2m-OVMF_CODE.fd", "/usr/share/OVMF/2m-OVMF_VARS.fd")
+    assert apply_xml(applied.xml, FIRMWARE).changed == ()
+
+
+def test_apply_leaves_a_loader_of_the_same_name_elsewhere_alone() -> None:
+    xml = ("<domain><name>b</name><os><type machine='pc-i440fx-7.2'>hvm</type>"
+           "<loader type='rom'>/srv/firmware/OVMF.fd</loader></os></domain>")
+    applied = apply_xml(xml, FIRMWARE)
+    assert applied.changed == ()
+    assert applied.left_alone == ("<loader> /srv/firmware/OVMF.fd: not where the firmware "
+                                  "packages install OVMF.fd, left alone",)

@@ -24,7 +24,7 @@ from debian.debfile import DebFile
 
 from tests import factory
 from tests.conftest import require_root, require_tool
-from tests.dpkg import dpkg_roms
+from tests.dpkg import dpkg_roms, dpkg_root
 from tests.roots import RootSpec, ensure_root
 from tests.tools import explain, run
 
@@ -126,21 +126,12 @@ def test_rules_never_cut_a_rom_larger_than_the_size(bookworm_deb: Path, tmp_path
     assert (out / TREE / "compat-roms/256k-efi-virtio.rom").stat().st_size == 300544
 
 
-def _dpkg_root(tmp_path: Path) -> Path:
-    root = tmp_path / "root"
-    (root / "var/lib/dpkg/info").mkdir(parents=True)
-    (root / "var/lib/dpkg/updates").mkdir()
-    (root / "var/log").mkdir(parents=True)
-    (root / "var/lib/dpkg/status").touch()
-    return root
-
-
 @pytest.mark.parametrize("origin", ["bookworm_deb", "trixie_deb", "sid_deb"])
 def test_coinstallable_with_ipxe_qemu(built: Path, tmp_path: Path, origin: str,
                                       request: pytest.FixtureRequest) -> None:
     require_tool("dpkg")
     ipxe_qemu: Path = request.getfixturevalue(origin)
-    root = _dpkg_root(tmp_path)
+    root = dpkg_root(tmp_path)
     sh("dpkg", f"--root={root}", "--install", ipxe_qemu, built / DEB, cwd=tmp_path)
     status = sh("dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W", "-f",
                 "${Package} ${db:Status-Abbrev}\n", cwd=tmp_path).stdout

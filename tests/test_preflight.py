@@ -5,16 +5,20 @@ bytes, the compat .deb installed), each a session libvirtd in a cached root
 
 The source's fleet: running, paused, managed-saved and inactive domains on pc-i440fx-7.2 and
 pc-q35-7.2 with virtio, e1000, e1000e and rtl8139 NICs and a VGA device (one interface written
-on one line), and a ``virsh save`` image. preflight must name exactly the virtio ROM blocks, then
-say ok with the compat package applied; the applied XML must restore, managed-save-start and
-migrate live on trixie; no twin may outlive the command, even interrupted; and every source
-domain's XML must be byte-identical before and after.
+on one line), a ``-bios OVMF.fd`` guest (bookworm's 2 MiB OVMF.fd; trixie's is 4 MiB), and a
+``virsh save`` image. preflight must name exactly the virtio ROM blocks and the OVMF guest's
+pc.bios, then say ok with the iPXE and the OVMF compat packages applied (both installed on
+trixie); the applied XML must restore, managed-save-start and migrate on trixie; no twin may
+outlive the command, even interrupted; and every source domain's XML must be byte-identical
+before and after. The destination is trixie's libvirt (--to-uri) or its QEMU command
+(--to-qemu): the same verdicts.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -23,9 +27,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests import archive
 from tests.conftest import _cannot, require_tool
 from tests.libvirt_session import RootLibvirt, domain_xml
 from tests.roots import RootSpec, ensure_root
@@ -46,21 +52,38 @@ FLEET = {
     "msave-i440fx": ("pc-i440fx-7.2", ["virtio", "e1000"], "managed-saved"),
     "off-q35": ("pc-q35-7.2", ["e1000", "rtl8139"], "inactive"),
     "off-oneline": ("pc-i440fx-7.2", [], "inactive"),
+    "ovmf-i440fx": ("pc-i440fx-7.2", ["e1000"], "paused"),  # started paused: OVMF never runs
+    "uefi-q35": ("pc-q35-7.2", ["e1000e"], "inactive"),
 }
-BREAKING = {  # the exact blocks, as each machine type addresses the first virtio NIC
-    "run-i440fx": ["0000:00:03.0/virtio-net-pci.rom"],
-    "run-q35": ["0000:00:02.0:00.0/virtio-net-pci.rom"],
-    "paused-q35": ["0000:00:02.1:00.0/virtio-net-pci.rom"],
-    "msave-i440fx": ["0000:00:03.0/virtio-net-pci.rom"],
-    "off-oneline": ["0000:00:03.0/virtio-net-pci.rom"],
-    "saved-q35": ["0000:00:02.1:00.0/virtio-net-pci.rom"],
+#: guests with firmware of their own: bookworm's OVMF.fd with -bios (2 MiB; trixie's is 4 MiB),
+#: and the 4 MiB pflash build (the same on both) whose twins must leave no variable store behind
+OVMF_GUESTS = {
+    "ovmf-i440fx": "    <loader type='rom'>/usr/share/ovmf/OVMF.fd</loader>\n",
+    "uefi-q35": "    <loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd"
+                "</loader>\n    <nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'/>\n",
 }
+VIRTIO = (0x40000, 0x80000)  # 249344 bytes (256 KiB block) -> 300544 (512 KiB)
+#: the exact blocks that break, as each machine type addresses them, and both sizes
+BREAKING = {
+    "run-i440fx": {"0000:00:03.0/virtio-net-pci.rom": VIRTIO},
+    "run-q35": {"0000:00:02.0:00.0/virtio-net-pci.rom": VIRTIO},
+    "paused-q35": {"0000:00:02.1:00.0/virtio-net-pci.rom": VIRTIO},
+    "msave-i440fx": {"0000:00:03.0/virtio-net-pci.rom": VIRTIO},
+    "off-oneline": {"0000:00:03.0/virtio-net-pci.rom": VIRTIO},
+    "ovmf-i440fx": {"pc.bios": (2097152, 4194304)},
+    "saved-q35": {"0000:00:02.1:00.0/virtio-net-pci.rom": VIRTIO},
+}
+ENV = {"DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
+       "SOURCE_DATE_EPOCH": "1700000000"}
 
 
 def _xml(name: str, machine: str, models: list[str]) -> str:
     xml = domain_xml(name, machine, [(m, None) for m in models])
     xml = xml.replace("</type>\n  </os>", "</type>\n    <boot dev='hd'/>\n  </os>")  # idle
     xml = xml.replace("  </devices>", VGA + "  </devices>")
+    xml = xml.replace("</type>\n", "</type>\n" + OVMF_GUESTS.get(name, ""))
+    if "pflash" in OVMF_GUESTS.get(name, ""):  # libvirt: "UEFI requires ACPI"
+        xml = xml.replace("  <devices>", "  <features><acpi/></features>\n  <devices>")
     if not models:  # a line-based edit's trap: an interface on one line
         xml = xml.replace("  </devices>", "    <interface type='user'><model type='virtio'/>"
                           "</interface>\n  </devices>")
@@ -68,11 +91,33 @@ def _xml(name: str, machine: str, models: list[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def hosts(compat_deb: Path) -> Iterator[tuple[RootLibvirt, RootLibvirt, Path]]:
+def ovmf_compat_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ovmf-2m-compat: bookworm's 2 MiB OVMF images under 2m- names, by today's generate and
+    dpkg-buildpackage (reproducible: the root it goes into stays cached)."""
+    require_tool("dpkg-buildpackage", "dh", "fakeroot")
+    try:
+        (origin,) = archive.fetch_firmware("ovmf", "bookworm")
+    except (RuntimeError, OSError) as error:
+        _cannot(str(error))
+    out = tmp_path_factory.mktemp("ovmf-compat")
+    subprocess.run([sys.executable, "-m", "ipxe_compat", "generate", str(origin), "--size", "2m",
+                    "-o", str(out), "--distribution", "bookworm"], env={**os.environ, **ENV},
+                   check=True, capture_output=True)
+    (tree,) = out.glob("ovmf-2m-compat-*/")
+    subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=tree, env={**os.environ, **ENV},
+                   check=True, capture_output=True)
+    (deb,) = out.glob("ovmf-2m-compat_*_all.deb")
+    return deb
+
+
+@pytest.fixture(scope="module")
+def hosts(compat_deb: Path, ovmf_compat_deb: Path
+          ) -> Iterator[tuple[RootLibvirt, RootLibvirt, Path]]:
     require_tool("mmdebstrap", "unshare", "setpriv", "virsh")
     try:
         old = ensure_root(RootSpec("bookworm", LIBVIRT))
-        new = ensure_root(RootSpec("trixie", LIBVIRT, (compat_deb,), (GROW_EFI_VIRTIO,)))
+        new = ensure_root(RootSpec("trixie", LIBVIRT, (compat_deb, ovmf_compat_deb),
+                                   (GROW_EFI_VIRTIO,)))
     except RuntimeError as error:
         _cannot(str(error))
     try:
@@ -91,9 +136,11 @@ def hosts(compat_deb: Path) -> Iterator[tuple[RootLibvirt, RootLibvirt, Path]]:
                 path = source.top / "files" / f"{name}.xml"
                 path.write_text(_xml(name, machine, models))
                 source.virsh("define", str(path))
-                if state != "inactive":
+                if state == "paused" and name in OVMF_GUESTS:
+                    source.virsh("start", "--paused", name)
+                elif state != "inactive":
                     source.virsh("start", name)
-                if state == "paused":
+                if state == "paused" and name not in OVMF_GUESTS:
                     source.virsh("suspend", name)
                 if state == "managed-saved":
                     source.virsh("managedsave", name)
@@ -106,11 +153,14 @@ def hosts(compat_deb: Path) -> Iterator[tuple[RootLibvirt, RootLibvirt, Path]]:
         shutil.rmtree(top, ignore_errors=True)
 
 
-def _preflight(source: RootLibvirt, destination: RootLibvirt, *args: str,
+def _preflight(source: RootLibvirt, destination: RootLibvirt | str, *args: str,
                share: Path) -> subprocess.CompletedProcess[str]:
+    """preflight from the bookworm daemon to the trixie daemon, or to a QEMU command."""
+    to = ["--to-qemu", destination] if isinstance(destination, str) else \
+        ["--to-uri", destination.uri]
     return subprocess.run([sys.executable, "-m", "ipxe_compat", "preflight", "-c", source.uri,
-                           "--to-uri", destination.uri, "--saved", str(share / "saved-q35.save"),
-                           *args], capture_output=True, text=True, check=False, timeout=300)
+                           *to, "--saved", str(share / "saved-q35.save"), *args],
+                          capture_output=True, text=True, check=False, timeout=300)
 
 
 def _snapshot(source: RootLibvirt) -> dict[str, str]:
@@ -128,44 +178,88 @@ def _twins(destination: RootLibvirt) -> list[str]:
     return [name for name in listed if name.startswith("ipxe-compat-twin-")]
 
 
-def test_preflight_names_the_breaking_blocks_then_ok_with_the_fix(
-        hosts: tuple[RootLibvirt, RootLibvirt, Path], compat_deb: Path) -> None:
-    source, destination, share = hosts
-    before = _snapshot(source)
+def _breaks(report: dict[str, Any]) -> dict[str, dict[str, tuple[int, int]]]:
+    """Each breaking domain's blocks and both sizes, from preflight's JSON."""
+    return {d["name"]: {b["block"]: (b["source"], b["destination"]) for b in d["blocks"]}
+            for d in report["domains"] if d["verdict"] == "breaks"}
 
+
+def _judge_fleet(source: RootLibvirt, destination: RootLibvirt | str, fixes: tuple[Path, ...],
+                 share: Path) -> tuple[dict[str, Any], str, float]:
+    """preflight of the whole fleet: exactly BREAKING breaks; with every fix applied, every
+    guest is ok and the fix lines name both packages. The report, the fixed text, seconds."""
     start = time.monotonic()
     plain = _preflight(source, destination, "--json", share=share)
     seconds = time.monotonic() - start
     assert plain.returncode == 1, plain.stderr
     report = json.loads(plain.stdout)
-    assert "libvirt 9.0." in report["source"] and "QEMU 7.2." in report["source"]
-    assert "libvirt 11.3." in report["destination"] and "QEMU 10.0." in report["destination"]
-    verdicts = {d["name"]: d for d in report["domains"]}
-    assert {n: d["state"] for n, d in verdicts.items() if n in FLEET} == {
-        n: s for n, (_, _, s) in FLEET.items()}
-    assert verdicts["saved-q35"]["state"].startswith("saved: ")
-    assert {n: [b["block"] for b in d["blocks"]] for n, d in verdicts.items()
-            if d["verdict"] == "breaks"} == BREAKING, plain.stdout
-    for name in BREAKING:
-        assert verdicts[name]["blocks"][0]["source"] == 0x40000
-        assert verdicts[name]["blocks"][0]["destination"] == 0x80000
-    assert verdicts["off-q35"]["verdict"] == "ok"
-    assert verdicts["run-i440fx"]["source_sizes_from"] == "live"
-    assert verdicts["saved-q35"]["source_sizes_from"] == "image"
-    assert verdicts["msave-i440fx"]["source_sizes_from"] == "twin"
+    assert _breaks(report) == BREAKING, plain.stdout
+    assert all(d["error"] is None for d in report["domains"]), plain.stdout
 
-    fixed = _preflight(source, destination, "--apply", str(compat_deb), share=share)
+    fixed = _preflight(source, destination, *(w for f in fixes for w in ("--apply", str(f))),
+                       share=share)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     lines = [line for line in fixed.stdout.splitlines() if "): " in line and line[0] != " "]
     assert len(lines) == len(FLEET) + 1 and all(line.endswith(": ok") for line in lines), \
         fixed.stdout
-    assert "fix: install ipxe-qemu-256k-compat-efi-roms on the destination" in fixed.stdout
+    fix = {line.split(" (")[0]: after.strip() for line, after in
+           zip(fixed.stdout.splitlines(), fixed.stdout.splitlines()[1:], strict=False)
+           if line.endswith(": ok") and after.startswith("  fix: ")}
+    # each guest's fix names the packages whose files its XML now names, and the change
+    assert fix["run-i440fx"].startswith(
+        "fix: install ipxe-qemu-256k-compat-efi-roms on the destination; interface ")
+    assert fix["ovmf-i440fx"].startswith(
+        "fix: install ipxe-qemu-256k-compat-efi-roms, ovmf-2m-compat on the destination; ")
+    assert "<loader> /usr/share/ovmf/OVMF.fd -> /usr/share/ovmf/2m-OVMF.fd" in fix["ovmf-i440fx"]
+    return report, fixed.stdout, seconds
 
+
+def test_preflight_names_the_breaking_blocks_then_ok_with_the_fix(
+        hosts: tuple[RootLibvirt, RootLibvirt, Path], compat_deb: Path,
+        ovmf_compat_deb: Path) -> None:
+    source, destination, share = hosts
+    before = _snapshot(source)
+    plain = _preflight(source, destination, share=share)  # the text, for the record
+    report, fixed, seconds = _judge_fleet(source, destination, (compat_deb, ovmf_compat_deb),
+                                          share)
+    verdicts = {d["name"]: d for d in report["domains"]}
+    assert "libvirt 9.0." in report["source"] and "QEMU 7.2." in report["source"]
+    assert "libvirt 11.3." in report["destination"] and "QEMU 10.0." in report["destination"]
+    assert {n: d["state"] for n, d in verdicts.items() if n in FLEET} == {
+        n: s for n, (_, _, s) in FLEET.items()}
+    assert verdicts["saved-q35"]["state"].startswith("saved: ")
+    assert verdicts["off-q35"]["verdict"] == "ok"
+    assert verdicts["run-i440fx"]["source_sizes_from"] == "live"
+    assert verdicts["ovmf-i440fx"]["source_sizes_from"] == "live"
+    assert verdicts["saved-q35"]["source_sizes_from"] == "image"
+    assert verdicts["msave-i440fx"]["source_sizes_from"] == "twin"
     assert _twins(destination) == []
     assert _twins(source) == []
+    # the pflash guest's twins (one on each host) left no variable store in either nvram dir
+    assert verdicts["uefi-q35"]["verdict"] == "ok"
+    assert [*source.top.rglob("ipxe-compat-twin-*VARS*"),
+            *destination.top.rglob("ipxe-compat-twin-*VARS*")] == []
     assert _snapshot(source) == before
-    print(f"\npreflight of {len(FLEET) + 1} guests: {seconds:.2f} s\n{plain.stdout}\n"
-          f"{fixed.stdout}")
+    print(f"\npreflight --to-uri of {len(FLEET) + 1} guests: {seconds:.2f} s\n{plain.stdout}\n"
+          f"{fixed}")
+
+
+def test_preflight_to_a_qemu_command_judges_as_the_destinations_libvirt(
+        hosts: tuple[RootLibvirt, RootLibvirt, Path], compat_deb: Path,
+        ovmf_compat_deb: Path) -> None:
+    """The destination as trixie's QEMU command (the root's prefix, which shares nothing of
+    this machine's /tmp): the same blocks, sizes and verdicts as its libvirt gives, without any
+    libvirt on that side."""
+    source, destination, share = hosts
+    before = _snapshot(source)
+    qemu = shlex.join(destination.root.command(["qemu-system-x86_64"]))
+    plain = _preflight(source, qemu, share=share)
+    _, fixed, seconds = _judge_fleet(source, qemu, (compat_deb, ovmf_compat_deb), share)
+    assert "destination QEMU 10.0." in plain.stdout
+    assert _twins(source) == []
+    assert _snapshot(source) == before
+    print(f"\npreflight --to-qemu of {len(FLEET) + 1} guests: {seconds:.2f} s\n{plain.stdout}\n"
+          f"{fixed}")
 
 
 def _apply(compat_deb: Path, xml: str, share: Path) -> Path:
@@ -218,6 +312,65 @@ def test_the_applied_xml_restores_managed_save_starts_and_migrates(
                  "--xml", str(live), "--persistent-xml", str(persistent_xml))
     assert destination.virsh("domstate", name).stdout.strip() == "running"
     assert "256k-efi-virtio.rom" in destination.virsh("dumpxml", "--inactive", name).stdout
+
+
+def test_the_ovmf_guest_migrates_with_the_applied_xml(
+        hosts: tuple[RootLibvirt, RootLibvirt, Path], ovmf_compat_deb: Path) -> None:
+    """bookworm's -bios OVMF.fd guest refused by trixie (pc.bios 2 MiB != 4 MiB), then received
+    with <loader> naming ovmf-2m-compat's 2m-OVMF.fd, as preflight --apply judged."""
+    source, destination, share = hosts
+    name = "ovmf-i440fx"
+    uri = f"unix://{share}/migrate-ovmf.sock"
+    plain = source.virsh("migrate", name, destination.uri, "--migrateuri", uri, check=False)
+    assert plain.returncode != 0 and "load of migration failed" in plain.stderr
+    assert "Size mismatch: pc.bios: 0x200000 != 0x400000" in destination.domain_log(name)
+    live = _apply(ovmf_compat_deb, source.virsh("dumpxml", "--migratable", name).stdout, share)
+    assert ">/usr/share/ovmf/2m-OVMF.fd</loader>" in live.read_text()
+    source.virsh("migrate", name, destination.uri, "--migrateuri", uri, "--xml", str(live))
+    assert destination.virsh("domstate", name).stdout.strip() == "paused"
+    assert "/usr/share/ovmf/2m-OVMF.fd" in destination.virsh("dumpxml", name).stdout
+
+
+def test_no_qemu_twin_outlives_an_interrupted_preflight(
+        hosts: tuple[RootLibvirt, RootLibvirt, Path], tmp_path: Path) -> None:
+    """--to-qemu: each twin is a QEMU started by preflight itself; interrupted (Ctrl-C) or
+    killed (SIGKILL) while twins start, none of them, nor anything they started, runs on."""
+    source, destination, _share = hosts
+    token = str(time.monotonic_ns() % 10**9)
+    qemu = tmp_path / "slow-qemu"  # a twin's QEMU starts 30 s late: the signal lands meanwhile
+    qemu.write_text(f'#!/bin/sh\ncase "$*" in *ipxe-compat-twin-*) sleep 30.{token} ;; esac\n'
+                    f'exec {shlex.join(destination.root.command(["qemu-system-x86_64"]))} "$@"\n')
+    qemu.chmod(0o755)
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        proc = subprocess.Popen([sys.executable, "-m", "ipxe_compat", "preflight", "-c",
+                                 source.uri, "--to-qemu", str(qemu), "-j", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while len(_running(token)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_running(token)) == 2, "two twins were never seen starting"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        if sig == signal.SIGINT:
+            assert proc.returncode == 130, err
+            assert err.strip().endswith("ipxe-compat: error: interrupted"), err
+        deadline = time.monotonic() + 5  # SIGKILL: each twin's group dies with its lifeline
+        while _running(token) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _running(token) == [], sig
+
+
+def _running(token: str) -> list[str]:
+    """Command lines of this machine's processes that carry ``token``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if token in text and "slow-qemu" not in text:
+            found.append(text)
+    return found
 
 
 def test_no_twin_outlives_an_interrupted_preflight(

@@ -155,7 +155,7 @@ def test_migration_cases_pair_by_stripped_name() -> None:
         plan_cases(old, COMPAT, ["virtio-net"], ENDS)
     with pytest.raises(UsageError, match="unknown NIC model"):  # not on the destination
         plan_cases(old, COMPAT, ["i82801"], ENDS)
-    with pytest.raises(UsageError, match="no ROM of FROM has a partner"):
+    with pytest.raises(UsageError, match="no file of FROM has a partner"):
         plan_cases(romset(["efi-rtl8139.rom"]), COMPAT, (), ENDS)
 
 

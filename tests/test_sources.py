@@ -67,7 +67,7 @@ def test_deb_source_version_from_binnmu_source_field(tmp_path: Path) -> None:
 
 def test_deb_without_roms_is_not_a_rom_set(tmp_path: Path) -> None:
     data = factory.deb({"usr/share/doc/ipxe-qemu/README": b"hi"})
-    with pytest.raises(SourceError, match=r"no \*\.rom files"):
+    with pytest.raises(SourceError, match=r"no firmware files under .*: not a QEMU firmware"):
         read_source(write(tmp_path / "p.deb", data))
 
 
@@ -111,7 +111,8 @@ def test_same_name_different_bytes_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("name", "error"), [
     ("missing.deb", "cannot read: No such file"), ("missing-dir", "cannot read: No such file"),
-    ("notes.txt", "not a ROM set source: expected a .deb, a directory or a .rom file"),
+    ("notes.txt", "not a firmware set source: expected a .deb, a directory or a .rom, .bin or "
+                  ".fd file"),
 ])
 def test_unusable_source_is_exit_2(tmp_path: Path, name: str, error: str) -> None:
     if name == "notes.txt":

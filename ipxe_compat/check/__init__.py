@@ -7,7 +7,8 @@ sets a verdict by QEMU bucket (``check OLD NEW``) and guards buckets at build ti
 
 from __future__ import annotations
 
-from .compare import Expectation, compare_roms, guard_roms, parse_expectation
+from .compare import Expectation, compare_chain, compare_roms, guard_roms, parse_expectation
 from .report import inspect_roms
 
-__all__ = ["Expectation", "compare_roms", "guard_roms", "inspect_roms", "parse_expectation"]
+__all__ = ["Expectation", "compare_chain", "compare_roms", "guard_roms", "inspect_roms",
+           "parse_expectation"]

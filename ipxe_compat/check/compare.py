@@ -1,9 +1,15 @@
-"""``check``: find ROM size changes that break live migration, before they reach the archive. Pure.
+"""``check``: find firmware size changes that break live migration, before they reach the
+archive. Pure.
 
-Only the bucket matters (docs/cli.md): QEMU allocates ``romsize`` if the device has one (QEMU
->= 6.0; the file must not be larger), else pow2ceil(file size), and migration refuses a block of
-another size. Ubuntu's check-rom-sizes gets a 262144-byte ROM wrong (it says 512k) and loops on a
-0-byte one; here an empty ROM is an error and exactly 2**n bytes is the 2**n bucket.
+Each file is judged by its class's rule (core/firmware.py; docs/firmware.md): an option ROM by
+its bucket (QEMU allocates ``romsize`` if the device has one, QEMU >= 6.0, else pow2ceil(file
+size)), a -bios or pflash image by its exact size, a fw_cfg ROM by its page-rounded size (a
+resizeable block, migrated only on pc-i440fx-1.7: a change there is noted, never a failure).
+Migration refuses a block of another size. A firmware file of OLD that NEW lacks is ``removed``
+(guests that use it can neither start nor migrate), unless NEW is a compat set, which carries
+only some files by design (``only-old``). Ubuntu's check-rom-sizes gets a 262144-byte ROM wrong
+(it says 512k) and loops on a 0-byte one; here an empty file is an error and exactly 2**n bytes
+is the 2**n bucket.
 """
 
 from __future__ import annotations
@@ -11,8 +17,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any
 
+from ..core import compat
+from ..core.firmware import (
+    FW_CFG_BLOCK_MACHINES,
+    FileClass,
+    block_name,
+    block_size,
+    classify,
+    flash_unit,
+    migrates,
+)
 from ..core.names import pair, select
 from ..core.outcome import Outcome, aligned
 from ..core.rom import not_empty
@@ -21,19 +38,27 @@ from ..errors import SourceError, UsageError
 from ..input import RomFile, RomSet
 from .report import invalid
 
-__all__ = ["Expectation", "compare_roms", "guard_roms", "parse_expectation"]
+__all__ = ["Expectation", "compare_chain", "compare_roms", "guard_roms", "parse_expectation"]
 
 
 class Verdict(StrEnum):
     OK = "ok"
     BREAKS = "breaks-migration"
+    REMOVED = "removed"
     ONLY_OLD = "only-old"
     ONLY_NEW = "only-new"
 
 
+#: Verdicts that fail the check (exit 1).
+FAILING = (Verdict.BREAKS, Verdict.REMOVED)
+
+
 def qemu_block(rom: RomFile, romsize: int | None = None) -> int:
-    """The RAM block QEMU gives ``rom``: ``romsize`` if pinned, else pow2ceil(size)."""
+    """The RAM block QEMU gives ``rom``: an option ROM's ``romsize`` if pinned, else its class's
+    rule (pow2ceil for option ROMs, the exact size for -bios and pflash images)."""
     not_empty(rom.data, rom.location)
+    if rom.kind is not FileClass.OPTION_ROM:
+        return block_size(rom.kind, rom.size) or rom.size
     if romsize is None:
         return bucket(rom.size)
     if rom.size > romsize:
@@ -44,26 +69,62 @@ def qemu_block(rom: RomFile, romsize: int | None = None) -> int:
 
 @dataclass(frozen=True)
 class Row:
-    """One ROM name across the two sets."""
+    """One file name across the two sets."""
 
     name: str
     old: RomFile | None
     new: RomFile | None
-    old_bucket: int | None
+    old_bucket: int | None  # the block each becomes (a bucket for option ROMs)
     new_bucket: int | None
     verdict: Verdict
+    kind: FileClass = FileClass.OPTION_ROM
+    note: str = ""
+
+    @property
+    def block(self) -> str | None:
+        """The RAM block's name (``pc.bios``, ``system.flash0``, ``*/TYPE.rom``)."""
+        return block_name(self.kind, self.name, flash_unit(self.name))
+
+
+def problem(row: Row) -> str | None:
+    """The error line of a failing row: the file, the block and both sizes."""
+    if row.verdict is Verdict.REMOVED and row.old is not None:
+        return (f"{row.old.location}: removed ({row.kind.description}): guests that use it can "
+                "neither start nor migrate")
+    if row.verdict is not Verdict.BREAKS:
+        return None
+    if row.kind is FileClass.OPTION_ROM:
+        return (f"{row.name}: QEMU bucket changes from {size_label(row.old_bucket or 0)} to "
+                f"{size_label(row.new_bucket or 0)}, which breaks live migration")
+    where = row.new.location if row.new is not None else row.name
+    return (f"{where}: block {row.block} changes from {row.old_bucket} to {row.new_bucket} "
+            f"bytes ({row.kind.description}: the file's size, exactly), which breaks live "
+            "migration")
 
 
 def compare_roms(old: RomSet, new: RomSet, globs: Sequence[str] = (),
                  romsize: int | None = None) -> Outcome:
-    """``check OLD NEW``: every ROM's verdict; a ROM that changes bucket is a problem."""
+    """``check OLD NEW``: every file's verdict; one that changes block or is removed is a
+    problem."""
     rows = compare(old, new, globs, romsize)
-    problems = tuple(f"{row.name}: QEMU bucket changes from {size_label(row.old_bucket or 0)} to "
-                     f"{size_label(row.new_bucket or 0)}, which breaks live migration"
-                     for row in rows if row.verdict == Verdict.BREAKS)
+    problems = tuple(line for row in rows if (line := problem(row)) is not None)
     # validated as inspect does: a structurally broken ROM of the right size must not pass
     problems += tuple(invalid([rom for row in rows for rom in (row.old, row.new) if rom]))
     return Outcome(compare_json(rows, _label(old), _label(new)), compare_table(rows), problems)
+
+
+def compare_chain(sets: Sequence[RomSet], globs: Sequence[str] = (),
+                  romsize: int | None = None) -> Outcome:
+    """``check A B C ...``: each upgrade step (A -> B, B -> C, ...) compared as ``check OLD
+    NEW`` does; a problem in any step is a problem. JSON: ``{"steps": [...]}``."""
+    steps = [compare_roms(old, new, globs, romsize)
+             for old, new in pairwise(sets)]
+    text = "\n".join(f"{step.data['old']} -> {step.data['new']}\n{step.text}" for step in steps)
+    problems = tuple(f"{step.data['old']} -> {step.data['new']}: {line}"
+                     for step in steps for line in step.problems)
+    breaks = any(step.data["summary"]["breaks_migration"] for step in steps)
+    return Outcome({"steps": [step.data for step in steps], "breaks_migration": breaks}, text,
+                   problems)
 
 
 def guard_roms(romset: RomSet, expectations: Sequence[Expectation], at_most: bool = False,
@@ -90,22 +151,34 @@ def compare(old: RomSet, new: RomSet, globs: Sequence[str] = (),
     old_by, new_by = old.by_name(), new.by_name()
     pairs = {_base_name(o, n): (o, n) for o, n in pair(old_by, new_by)}
     chosen = select(pairs, globs)
+    # a compat set carries some files of its origin by design: the rest are not removals
+    carried_only = bool(new_by) and all(compat.split_compat_name(n) for n in new_by)
     rows = []
     for name, (old_name, new_name) in pairs.items():
         if name not in chosen:
             continue
         o = old_by[old_name] if old_name else None
         n = new_by[new_name] if new_name else None
+        kind = classify(name)
         ob = qemu_block(o, romsize) if o else None
         nb = qemu_block(n, romsize) if n else None
+        note = ""
         if o is None:
             verdict = Verdict.ONLY_NEW
         elif n is None:
-            verdict = Verdict.ONLY_OLD
+            verdict = Verdict.ONLY_OLD if carried_only else Verdict.REMOVED
+        elif ob is not None and nb is not None and migrates(kind, ob, nb):
+            verdict = Verdict.OK
+            if kind is FileClass.GENROM and ob != nb:
+                note = f"fw_cfg data; a block only on {', '.join(FW_CFG_BLOCK_MACHINES)}"
+        elif kind is FileClass.GENROM:
+            verdict = Verdict.OK  # not migrated on any machine type QEMU >= 8.2 has
+            note = (f"fw_cfg data; on {', '.join(FW_CFG_BLOCK_MACHINES)} {ob:#x} does not fit "
+                    f"{nb:#x}")
         else:
-            verdict = Verdict.OK if ob == nb else Verdict.BREAKS
-        rows.append(Row(name, o, n, ob, nb, verdict))
-    order = [Verdict.BREAKS, Verdict.OK, Verdict.ONLY_OLD, Verdict.ONLY_NEW]
+            verdict = Verdict.BREAKS
+        rows.append(Row(name, o, n, ob, nb, verdict, kind, note))
+    order = [Verdict.BREAKS, Verdict.REMOVED, Verdict.OK, Verdict.ONLY_OLD, Verdict.ONLY_NEW]
     return sorted(rows, key=lambda r: (order.index(r.verdict), r.name))
 
 
@@ -161,16 +234,16 @@ def _bucket_cell(block: int | None) -> str:
 
 
 def compare_table(rows: Sequence[Row]) -> str:
-    """An aligned table; breaking rows come first and are marked with ``!!``."""
+    """An aligned table; failing rows come first and are marked with ``!!``."""
     body = [
-        ["!!" if row.verdict == Verdict.BREAKS else "", row.name, _size_cell(row.old),
+        ["!!" if row.verdict in FAILING else "", row.name, row.kind.value, _size_cell(row.old),
          _bucket_cell(row.old_bucket), _size_cell(row.new), _bucket_cell(row.new_bucket),
-         row.verdict.value]
+         row.verdict.value + (f" ({row.note})" if row.note else "")]
         for row in rows
     ]
     counts = ", ".join(f"{n} {verdict}" for verdict, n in summary(rows).items())
-    return aligned(["", "ROM", "OLD SIZE", "OLD BUCKET", "NEW SIZE", "NEW BUCKET", "VERDICT"],
-                  body) + f"{len(rows)} ROMs: {counts}\n"
+    return aligned(["", "ROM", "CLASS", "OLD SIZE", "OLD BLOCK", "NEW SIZE", "NEW BLOCK",
+                    "VERDICT"], body) + f"{len(rows)} ROMs: {counts}\n"
 
 
 def summary(rows: Sequence[Row]) -> dict[str, int]:
@@ -187,17 +260,20 @@ def compare_json(rows: Sequence[Row], old: str, new: str) -> dict[str, Any]:
         "roms": [
             {
                 "name": row.name,
+                "class": row.kind.value,
+                "block": row.block,
                 "old_size": row.old.size if row.old else None,
                 "old_bucket": row.old_bucket,
                 "new_size": row.new.size if row.new else None,
                 "new_bucket": row.new_bucket,
                 "verdict": row.verdict.value,
+                **({"note": row.note} if row.note else {}),
             }
             for row in rows
         ],
         "summary": {
             **summary(rows),
-            "breaks_migration": any(r.verdict == Verdict.BREAKS for r in rows),
+            "breaks_migration": any(r.verdict in FAILING for r in rows),
         },
     }
 

@@ -1,4 +1,10 @@
-"""``inspect``: parse every ROM of a set and describe it for people and for scripts. Pure."""
+"""``inspect``: describe every firmware file of a set for people and for scripts: its class,
+the RAM block it becomes and that block's size, and for an option ROM its image chain. Pure.
+
+Only option ROMs are parsed as PCI image chains; a -bios or pflash image is checked against
+what QEMU itself refuses (a size that is not a multiple of 64 KiB or 4 KiB), a fw_cfg ROM is
+only sized: none of them is judged as a PCI option ROM (``qboot.rom`` is a -bios image).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.firmware import FileClass, block_name, block_size, flash_unit, load_error
 from ..core.names import select
 from ..core.outcome import Outcome
 from ..core.rom import Image, Rom, rom_errors
@@ -33,10 +40,23 @@ def inspect_roms(romset: RomSet, globs: Sequence[str] = ()) -> Outcome:
 
 
 def inspect_romset(romset: RomSet, globs: Sequence[str] = ()) -> list[RomReport]:
-    """Parse each ROM (those matching ``globs``, or all); never raises for a bad ROM."""
+    """Check each file (those matching ``globs``, or all) by its class; never raises for a bad
+    one."""
     chosen = select((file.name for file in romset.roms), globs)
-    return [RomReport(file, *rom_errors(file.data, file.location))
-            for file in romset.roms if file.name in chosen]
+    return [_report(file) for file in romset.roms if file.name in chosen]
+
+
+def _report(file: RomFile) -> RomReport:
+    if file.kind is FileClass.OPTION_ROM:
+        return RomReport(file, *rom_errors(file.data, file.location))
+    refused = load_error(file.kind, file.size)
+    errors = () if refused is None else (RomFormatError(refused, path=file.location),)
+    return RomReport(file, None, errors)
+
+
+def _block(file: RomFile) -> tuple[str | None, int | None]:
+    return (block_name(file.kind, file.name, flash_unit(file.name)),
+            block_size(file.kind, file.size) if file.size else None)
 
 
 def invalid(files: Sequence[RomFile]) -> list[str]:
@@ -71,12 +91,16 @@ def to_json(reports: Sequence[RomReport]) -> dict[str, Any]:
     roms = []
     for report in reports:
         file = report.file
+        block, size = _block(file)
         entry: dict[str, Any] = {
             "name": file.name,
+            "class": file.kind.value,
+            "block": block,
+            "block_size": size,
             "source": file.origin.spec,
             "path": file.path,
             "size": file.size,
-            "bucket": bucket(file.size),
+            "bucket": bucket(file.size) if file.kind is FileClass.OPTION_ROM else None,
             "sha256": file.sha256,
             "valid": not report.errors,
             "errors": [{"offset": e.offset, "message": e.message} for e in report.errors],
@@ -98,10 +122,17 @@ def to_text(reports: Sequence[RomReport]) -> str:
     lines = []
     for report in reports:
         file = report.file
-        lines.append(
-            f"{file.name}: {file.size} bytes ({human(file.size)}), "
-            f"QEMU bucket {size_label(bucket(file.size))}, from {file.location}"
-        )
+        if file.kind is FileClass.OPTION_ROM:
+            what = f"QEMU bucket {size_label(bucket(file.size))}"
+        else:
+            block, size = _block(file)
+            what = f"{file.kind.description}, block {block}"
+            if size is not None:
+                what += f" of {size} bytes"
+            if file.kind is FileClass.GENROM:
+                what += " (migrated only on pc-i440fx-1.7; elsewhere fw_cfg data)"
+        lines.append(f"{file.name}: {file.size} bytes ({human(file.size)}), {what}, "
+                     f"from {file.location}")
         if report.rom is not None:
             for index, image in enumerate(report.rom.images):
                 lines.append("  " + _image_line(index, image))

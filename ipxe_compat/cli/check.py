@@ -1,4 +1,5 @@
-"""``ipxe-compat check``: compare two ROM sets by QEMU bucket, or guard buckets at build time."""
+"""``ipxe-compat check``: compare firmware sets by each file's block rule (two, or a chain of
+release steps), or guard buckets at build time."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ __all__ = ["check"]
 
 @click.command(context_settings=CONTEXT,
                short_help="Find ROM size changes that break live migration (also a build guard).")
-@click.argument("sources", nargs=-1, required=True, metavar="OLD NEW | SOURCE")
+@click.argument("sources", nargs=-1, required=True, metavar="OLD NEW [NEWER]... | SOURCE")
 @click.option("--expect", "expectations", multiple=True, metavar="GLOB=SIZE",
               help="Guard mode: every ROM matching GLOB must be in bucket SIZE (repeatable).")
 @click.option("--at-most", is_flag=True, help="Guard mode: SIZE or a smaller bucket is fine too.")
@@ -23,13 +24,17 @@ __all__ = ["check"]
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool,
           patterns: tuple[str, ...], romsize: str | None, as_json: bool) -> None:
-    """Catch ROM size changes that break QEMU live migration.
+    """Catch firmware size changes that break QEMU live migration.
 
     \b
-    Compare mode:  ipxe-compat check OLD NEW
-      Pairs ROMs by file name (a compat name such as 256k-efi-virtio.rom pairs with
-      efi-virtio.rom) and gives each a verdict: ok (same QEMU bucket), breaks-migration,
-      only-old or only-new. Exit 1 if any ROM breaks migration or is invalid.
+    Compare mode:  ipxe-compat check OLD NEW [NEWER]...
+      Pairs files by name (a compat name such as 256k-efi-virtio.rom pairs with
+      efi-virtio.rom) and judges each by its class: an option ROM by its QEMU bucket,
+      a -bios or pflash image (OVMF.fd, OVMF_CODE.fd) by its exact size, a fw_cfg ROM
+      (kvmvapic.bin) by its page-rounded size. Verdicts: ok, breaks-migration, removed
+      (guests using it can neither start nor migrate), only-old (a compat set does not
+      carry it), only-new. Exit 1 if any file breaks migration, is removed or is invalid.
+      More than two sources: each step (OLD -> NEW, NEW -> NEWER, ...) in turn.
 
     \b
     Guard mode:  ipxe-compat check --expect 'efi-*.rom=256k' SOURCE
@@ -40,7 +45,7 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
 
     {sources}
     """
-    from ..check import compare_roms, guard_roms, parse_expectation
+    from ..check import compare_chain, compare_roms, guard_roms, parse_expectation
     from ..core.sizes import parse_size
     from ..input import read_sources
 
@@ -53,8 +58,12 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
         return
     if at_most:
         raise UsageError("--at-most goes with --expect")
-    if len(sources) != len(("OLD", "NEW")):
-        raise UsageError(f"compare mode takes two sources, OLD and NEW (got {len(sources)})")
-    old, new = (read_sources([source]) for source in sources)
-    report(compare_roms(old, new, patterns, pinned), as_json)
+    if len(sources) < len(("OLD", "NEW")):
+        raise UsageError(f"compare mode takes two sources or more, OLD NEW [NEWER]... "
+                         f"(got {len(sources)})")
+    sets = [read_sources([source]) for source in sources]
+    if len(sets) == len(("OLD", "NEW")):
+        report(compare_roms(sets[0], sets[1], patterns, pinned), as_json)
+    else:
+        report(compare_chain(sets, patterns, pinned), as_json)
 

@@ -53,17 +53,19 @@ def _default_date() -> str:
     help="QEMU bucket the compat ROMs must fit: 256k, 512k, 1M, or bytes (a power of two).",
 )
 @click.option("--roms", "patterns", multiple=True, metavar="GLOB", callback=globs,
-              help="Which ROMs to carry, by file name (repeatable).  [default: "
-              f"{', '.join(compat.DEFAULT_GLOBS)}]")
+              help="Which files to carry, by file name (repeatable).  [default: "
+              f"{', '.join(compat.DEFAULT_GLOBS)}; for a set without them (seabios, ovmf), "
+              "every -bios and pflash image of at most --size]")
 @click.option("--prefix", metavar="TEXT",
               help="Prefix of each installed ROM name.  [default: <size>-, e.g. 256k-]")
 @click.option("--pad/--copy", default=True, show_default=True,
               help="Pad each ROM to exactly SIZE, or copy it unchanged (it must still fit SIZE).")
 @click.option("--pad-byte", default=compat.DEFAULT_PAD_BYTE, show_default=True, metavar="BYTE",
               help="The padding byte, 0..255 in decimal, hex or octal: 0xff, 255, 0o377, 0.")
-@click.option("--install-dir", default=compat.DEFAULT_INSTALL_DIR, show_default=True,
-              metavar="PATH", help="Where the binary package installs the ROMs (on QEMU's "
-              "firmware path).")
+@click.option("--install-dir", metavar="PATH",
+              help="Where the binary package installs the files.  [default: "
+              f"{compat.DEFAULT_INSTALL_DIR} (QEMU's firmware path) for option ROMs; -bios and "
+              "pflash images in their origin's directory, e.g. /usr/share/OVMF]")
 @click.option("--source-name", metavar="NAME",
               help="Source package name.  [default: ipxe-qemu-<size>-compat]")
 @click.option("--package-name", metavar="NAME",
@@ -94,7 +96,8 @@ def _default_date() -> str:
               "1.0.0+git-20190125.36a4c85-5.1.")
 @click.option("--origin-copyright", type=click.Path(dir_okay=False),
               help="The origin's DEP-5 copyright file. Required for DIR and .rom sources, e.g. "
-              "/usr/share/doc/ipxe-qemu/copyright.")
+              "/usr/share/doc/ipxe-qemu/copyright; for a .deb, used instead of its own (seabios' "
+              "is not DEP-5).")
 @click.option(
     "--build-source",
     is_flag=True,
@@ -104,7 +107,7 @@ def _default_date() -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: str,
              patterns: tuple[str, ...], prefix: str | None, pad: bool, pad_byte: str,
-             install_dir: str, source_name: str | None, package_name: str | None,
+             install_dir: str | None, source_name: str | None, package_name: str | None,
              newversion: str | None, distribution: str, urgency: str, maintainer: str | None,
              messages: tuple[str, ...], changelog_from: str | None, date: str | None,
              origin_source: str | None, origin_version: str | None,
@@ -205,13 +208,14 @@ def _print_report(result: GenerateResult, as_json: bool) -> None:
         })
         return
     padded = sum(1 for rom in spec.roms if rom.size != rom.original.size)
-    click.echo(f"{spec.source} {spec.version} for {spec.distribution}: {len(spec.roms)} ROMs "
+    noun = "files" if spec.firmware else "ROMs"
+    click.echo(f"{spec.source} {spec.version} for {spec.distribution}: {len(spec.roms)} {noun} "
                f"({padded} padded to {spec.size_label}, {len(spec.roms) - padded} unchanged), "
                f"Built-Using: {spec.built_using}")
     for rom in spec.roms:
         grown = rom.size - rom.original.size
         how = f"+{grown} bytes of {rom.pad_byte or 0:#04x}" if grown else "unchanged"
-        click.echo(f"  {spec.install_dir}/{rom.name}  {rom.size} bytes  "
+        click.echo(f"  {rom.install_dir}/{rom.name}  {rom.size} bytes  "
                    f"(from {rom.original.path}, {rom.original.size} bytes, {how})")
     click.echo(f"wrote {shown(str(result.orig_tarball))}")
     click.echo(f"wrote {shown(str(result.tree))}/")

@@ -19,6 +19,9 @@ __all__ = ["preflight"]
               help="Also judge this virsh save image (a file of the source host; repeatable).")
 @click.option("--to-uri", metavar="URI",
               help="The destination's libvirt URI (qemu+ssh://new/system): its twins run there.")
+@click.option("--to-qemu", metavar="CMD",
+              help="Or the destination's QEMU command ('chroot /srv/trixie qemu-system-x86_64'): "
+              "its twins run as paused QEMU processes here.")
 @click.option("--apply", "apply_sources", multiple=True, metavar="SOURCE",
               help="Judge each domain with this compat package applied to its XML, as "
               "qemu-config --format libvirt --apply would (repeatable).")
@@ -26,8 +29,8 @@ __all__ = ["preflight"]
               help="Twins at once.  [default: 2 per CPU, at most 8]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def preflight(domains: tuple[str, ...], uri: str | None, saved: tuple[str, ...],
-              to_uri: str | None, apply_sources: tuple[str, ...], jobs: int | None,
-              as_json: bool) -> None:
+              to_uri: str | None, to_qemu: str | None, apply_sources: tuple[str, ...],
+              jobs: int | None, as_json: bool) -> None:
     """Tell which guests of a libvirt host would fail to migrate (or restore) on a destination,
     and why, from the guests and hosts themselves.
 
@@ -40,11 +43,18 @@ def preflight(domains: tuple[str, ...], uri: str | None, saved: tuple[str, ...],
     there: no disk opened, no network attached, no host device, shared or huge-page memory,
     under a name of its own, destroyed in every outcome. Source domains are only read.
 
+    With --to-qemu the destination is a QEMU command instead of a libvirt host: each twin is
+    the same machine, firmware (-bios, pflash code), PCI bridges, NICs (their models, PCI
+    addresses and ROM files, no network backend) and video devices as QEMU arguments, started
+    paused and ended at once. Files the XML names (a <rom file>, the loader) are looked up by
+    that QEMU, e.g. inside its chroot.
+
     \b
     Examples:
       ipxe-compat preflight --to-uri qemu+ssh://new-host/system
       ipxe-compat preflight web1 db1 -c qemu:///system --saved /srv/save/web2.save \\
           --to-uri qemu+ssh://new-host/system --apply ipxe-qemu-256k-compat-efi-roms_*.deb
+      ipxe-compat preflight --to-qemu 'chroot /srv/trixie qemu-system-x86_64'
 
     Exit 0 when every guest is ok, 1 when any breaks, 2 for bad usage or an unreachable
     host. Needs libvirt's Python binding (python3-libvirt). docs/admin-guide.md has the
@@ -53,10 +63,12 @@ def preflight(domains: tuple[str, ...], uri: str | None, saved: tuple[str, ...],
     from ..host import PreflightRequest, default_jobs
     from ..host import preflight as run
     from ..input import read_sources
-    from ..qemu import compat_paths
+    from ..qemu import combine, compat_paths
 
-    if to_uri is None:
-        raise UsageError("preflight needs the destination: --to-uri URI")
-    fix = compat_paths(read_sources(list(apply_sources))) if apply_sources else None
-    request = PreflightRequest(domains, uri, saved, to_uri, fix, jobs or default_jobs())
+    if (to_uri is None) == (to_qemu is None):
+        raise UsageError("preflight needs one destination: --to-uri URI or --to-qemu CMD")
+    fix = combine([compat_paths(read_sources([source])) for source in apply_sources]) \
+        if apply_sources else None
+    request = PreflightRequest(domains, uri, saved, to_uri, fix, jobs or default_jobs(),
+                               to_qemu=to_qemu)
     report(run(request), as_json)

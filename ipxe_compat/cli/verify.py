@@ -42,12 +42,17 @@ def verify_migration(sets: tuple[str, ...], qemu_command: str, from_qemu: str | 
 
     With FROM and TO (ROM sets: PATH.deb, DIR, PATH.rom, apt:NAME[=VERSION]): for each ROM of
     FROM that TO also has (TO's compat prefix stripped) and each NIC model it drives, a paused
-    guest (TCG, no disk, no network) with the FROM ROM migrates over a unix socket to one with
-    the TO ROM. Without them: each end loads its own QEMU's installed ROMs, for every NIC model
-    both QEMUs have that loads a ROM, and the destination gets --to-config's -global lines.
-    A migration completes only when the destination runs the guest; otherwise QEMU's own error
-    is reported. Exit 1 if any fails. A QEMU run in another root must see $TMPDIR, where the
-    sockets and ROM copies live.
+    guest (TCG, no disk, no network) with the FROM ROM migrates to one with the TO ROM. Without
+    them: each end loads its own QEMU's installed ROMs, for every NIC model both QEMUs have that
+    loads a ROM, and the destination gets --to-config's -global lines. A migration completes
+    only when the destination runs the guest; otherwise QEMU's own error is reported. Exit 1 if
+    any fails.
+
+    A QEMU command may run anywhere (a chroot, a container, ssh HOST qemu-system-x86_64): QMP
+    goes over its stdin and stdout. The migration goes over a unix socket in $TMPDIR when both
+    QEMUs see that directory, else over TCP on 127.0.0.1 (both must then share one network:
+    this machine's, as a chroot does, or one HOST's for two ssh commands). FROM and TO ROMs are
+    handed to QEMU as files in $TMPDIR: with them, both QEMUs must see it.
 
     \b
     Examples:

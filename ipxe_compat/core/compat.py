@@ -20,6 +20,7 @@ __all__ = [
     "FORMATS", "MAX_COMPAT_SIZE", "MAX_KEPT", "MAX_OPTION_FILE", "MAX_RECIPE", "MAX_ROMS",
     "MAX_ROM_FILE", "MAX_TIMEOUT",
     "default_prefix", "label_of", "package_names", "package_of_prefix", "source_date_epoch",
+    "split_compat_name",
 ]
 
 # --- generate's defaults ---------------------------------------------------------------------
@@ -51,11 +52,12 @@ MAX_TIMEOUT = 3600.0
 
 #: No firmware file comes near this: a larger ROM member or file is refused before it is read.
 MAX_ROM_FILE = 16 << 20
-#: ROM files one set (a package, a directory, the .rom files of one command) may hold: ipxe-qemu
-#: has 16 (plus links to them).
+#: Firmware files one set (a package, a directory, the files of one command) may hold: ipxe-qemu
+#: has 16 (plus links to them), qemu-system-data about 10.
 MAX_ROMS = 256
-#: Bytes one set may hold in memory, by the files' sizes before any is read (a package's ROMs,
-#: copyrights and symlink names; a directory's ROMs): ipxe-qemu needs about 4 MB.
+#: Bytes one set may hold in memory, by the files' sizes before any is read (a package's
+#: firmware, copyrights and symlink names; a directory's files): ipxe-qemu needs about 4 MB,
+#: ovmf about 16 MB.
 MAX_KEPT = 64 << 20
 #: The largest bucket a compat ROM may be padded to: well below the read limit.
 MAX_COMPAT_SIZE = MAX_ROM_FILE // 2
@@ -103,6 +105,23 @@ def package_of_prefix(prefix: str, origin: str = DEFAULT_ORIGIN) -> str:
                          "the compat package's .deb, which names itself")
     label = label_of(parse_size(match["label"]))
     return package_names(label, origin)[1]
+
+
+#: A compat file name: a prefix that ends in a bucket label (``256k-``, ``compat-256k-``,
+#: ``2m-``), then the original's name. The shortest such prefix wins.
+_COMPAT_NAME = re.compile(r"(?P<prefix>(?:[A-Za-z0-9]+[-_.+])*?[0-9]+[kKmMgG][-_.+])"
+                          r"(?P<original>[A-Za-z0-9][A-Za-z0-9._+-]*\.[A-Za-z0-9]+)")
+
+
+def split_compat_name(name: str) -> tuple[str, str] | None:
+    """``2m-OVMF.fd`` -> ``("2m-", "OVMF.fd")``: the prefix and the original's name of a file
+    named by :func:`default_prefix`'s rule (or Ubuntu's ``compat-256k-``); None for a name with
+    no such prefix. A firmware compat set names no device, so this rule is how ``qemu-config``
+    and ``--apply`` find the file a compat file stands in for."""
+    match = _COMPAT_NAME.fullmatch(name)
+    if match is None or _LABEL_IN_PREFIX.search(match["prefix"]) is None:
+        return None
+    return match["prefix"], match["original"]
 
 
 # --- dates -----------------------------------------------------------------------------------

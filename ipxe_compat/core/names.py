@@ -20,17 +20,20 @@ from ..errors import SourceError, UsageError
 
 __all__ = ["Pair", "is_compat_of", "original_of", "pair", "rom_name", "select"]
 
-_ROM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\.rom")
+#: Firmware files QEMU loads end in .rom (option ROMs, qboot), .bin (SeaBIOS, fw_cfg ROMs) or
+#: .fd (OVMF); core/firmware.py classes them by name.
+_ROM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\.(?:rom|bin|fd)")
 
 #: (old name, new name); None where that side has no partner.
 Pair = tuple[str | None, str | None]
 
 
 def rom_name(name: str, where: str) -> str:
-    """ROM names become file names, install lines and manifest columns: no spaces or oddities."""
+    """Firmware file names become file names, install lines and manifest columns: no spaces
+    or oddities."""
     if not _ROM_NAME.fullmatch(name):
-        raise SourceError(f"ROM file name {name!r} is not [A-Za-z0-9][A-Za-z0-9._+-]*.rom",
-                          path=where)
+        raise SourceError(f"ROM file name {name!r} is not [A-Za-z0-9][A-Za-z0-9._+-]* ending "
+                          ".rom, .bin or .fd", path=where)
     return name
 
 

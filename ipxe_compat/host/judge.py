@@ -6,7 +6,9 @@ the save image's own stream, or else from a twin of the domain started paused on
 (its XML with the source's firmware files); on the destination always from a twin started
 paused there (:mod:`.twin`: nothing of the guest's, a name of its own, destroyed in every
 outcome). With ``--apply`` the destination's twin is the domain as ``qemu-config --apply``
-rewrites it. Twins run in parallel, up to ``jobs`` at once. Source domains are only read.
+rewrites it. The destination is a libvirt host (``--to-uri``) or a QEMU command
+(``--to-qemu``, :mod:`.bare`): the same twin either way. Twins run in parallel, up to ``jobs``
+at once. Source domains are only read.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from ..core.compat import DEFAULT_TIMEOUT
 from ..core.domxml import parse
 from ..core.outcome import Outcome
-from ..errors import ToolError, UsageError, signals_as_exceptions
+from ..errors import SourceError, ToolError, UsageError, signals_as_exceptions
 from ..qemu import Applied, CompatPaths, apply_xml
+from .bare import BareQemu
 from .blocks import BlockDiff, differing, parse_ramblock, parse_save_image
 from .connection import Host, Listed, TwinError, twin_name
 from .report import DomainResult, report
-from .twin import twin_xml
+from .twin import NVRAM_BLOCK, twin_xml
 
 __all__ = ["PreflightRequest", "preflight"]
 
@@ -42,6 +47,18 @@ class PreflightRequest:
     to_uri: str | None = None
     fix: CompatPaths | None = None
     jobs: int = 4
+    to_qemu: str | None = None
+    timeout: float = DEFAULT_TIMEOUT  # per twin of --to-qemu
+
+
+class Destination(Protocol):
+    """Where twins run: a libvirt host (:class:`.connection.Host`) or a QEMU command
+    (:class:`.bare.BareQemu`)."""
+
+    @property
+    def label(self) -> str: ...
+
+    def twin_blocks(self, xml: str) -> str: ...
 
 
 @dataclass
@@ -62,13 +79,19 @@ def default_jobs() -> int:
 
 def preflight(request: PreflightRequest) -> Outcome:
     """Judge every domain and save image of the source against the destination."""
-    if request.to_uri is None:
-        raise UsageError("give the destination: --to-uri URI")
-    with signals_as_exceptions(), Host(request.source_uri, "source") as source, \
-            Host(request.to_uri, "destination") as destination:
+    if (request.to_uri is None) == (request.to_qemu is None):
+        raise UsageError("give the destination: --to-uri URI or --to-qemu CMD")
+    with signals_as_exceptions(), _destination(request) as destination, \
+            Host(request.source_uri, "source") as source:
         jobs = _jobs(source, request)
         results = _run(source, destination, jobs, request)
     return report(source.label, destination.label, results, request.fix)
+
+
+def _destination(request: PreflightRequest) -> Host | BareQemu:
+    if request.to_qemu is not None:
+        return BareQemu(request.to_qemu, request.timeout)
+    return Host(request.to_uri, "destination")
 
 
 def _jobs(source: Host, request: PreflightRequest) -> list[_Job]:
@@ -98,7 +121,7 @@ def _image_blocks(path: str, notes: list[str]) -> dict[str, int] | None:
     return blocks
 
 
-def _run(source: Host, destination: Host, jobs: Sequence[_Job],
+def _run(source: Host, destination: Destination, jobs: Sequence[_Job],
          request: PreflightRequest) -> list[DomainResult]:
     cancel = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, min(request.jobs, len(jobs) or 1)))
@@ -114,7 +137,7 @@ def _run(source: Host, destination: Host, jobs: Sequence[_Job],
         pool.shutdown(wait=True)
 
 
-def _judge(source: Host, destination: Host, job: _Job, fix: CompatPaths | None,
+def _judge(source: Host, destination: Destination, job: _Job, fix: CompatPaths | None,
            cancel: threading.Event) -> DomainResult:
     def result(diffs: Sequence[BlockDiff] = (), error: str | None = None,
                applied: Applied | None = None, origin: str = "") -> DomainResult:
@@ -142,8 +165,13 @@ def _judge(source: Host, destination: Host, job: _Job, fix: CompatPaths | None,
         except TwinError as failure:
             return result(error=f"the destination {failure.message}", applied=applied,
                           origin=origin)
+        if blocks.pop(NVRAM_BLOCK, None) is not None:
+            there.pop(NVRAM_BLOCK, None)
+            job.notes.append(f"{NVRAM_BLOCK} not judged: the guest's own NVRAM file, which "
+                             "must move with it (a new one from the destination's template may "
+                             "differ in size)")
         return result(differing(blocks, there), applied=applied, origin=origin)
-    except (TwinError, ToolError) as failure:
+    except (TwinError, ToolError, SourceError) as failure:
         return result(error=failure.message)
 
 

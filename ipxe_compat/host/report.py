@@ -68,7 +68,8 @@ def fix_lines(result: DomainResult, fix: CompatPaths | None) -> list[str]:
                 "these blocks depend on"]
     if not changed:
         return []
-    install = f"install {', '.join(fix.packages)} on the destination; " if fix.packages else ""
+    packages = fix.packages_of(result.applied.used if result.applied is not None else ())
+    install = f"install {', '.join(packages)} on the destination; " if packages else ""
     return [f"{install}{'; '.join(changed)} (qemu-config --format libvirt --apply; then "
             f"{_route(result.state)})"]
 

@@ -10,6 +10,14 @@ shared or huge-page memory backing, memory devices, pinning, the NVRAM file, the
 built from an allowlist: an element this module does not know is dropped, never passed on. NICs
 keep model, MAC, ROM, boot order and PCI address, and become ``type='user'``: no bridge, tap or
 network is attached (and a paused guest sends nothing).
+
+A pflash firmware keeps its code image, made ``stateless='yes'``: without it libvirt (9.0 and
+11.3) would copy a variable store for the twin from its template into the host's nvram
+directory and leave it there after the twin is destroyed. The guest's own variable store is not
+judged (its block is the guest's NVRAM file, which moves with it). A guest whose firmware
+libvirt has not resolved yet (``<os firmware='efi'>`` without a loader path: libvirt 9.0 keeps
+an inactive guest so) gets no twin at all, for the same reason: libvirt can only pick such a
+firmware together with a variable store.
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from ..core.domxml import Domain, serialize
+from ..errors import SourceError
 
-__all__ = ["Twin", "twin_xml"]
+__all__ = ["NVRAM_BLOCK", "Twin", "twin_xml"]
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 
@@ -37,6 +46,9 @@ KEEP_NIC = frozenset({"mac", "model", "rom", "address", "boot", "acpi", "alias"}
 #: ``<os>`` children that open nothing of the guest's (``<nvram>`` is its own VARS file).
 KEEP_OS = frozenset({"type", "loader", "boot", "bootmenu", "bios", "kernel", "initrd", "cmdline",
                      "dtb", "acpi", "firmware", "feature", "features"})
+#: The pflash block of the guest's variable store: its size is that of the guest's own NVRAM
+#: file, which moves with the guest; no twin opens it, so preflight does not judge it.
+NVRAM_BLOCK = "system.flash1"
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,7 @@ def twin_xml(domain: Domain, name: str) -> Twin:
         if child.tag == "vcpu":
             kept.attrib.pop("cpuset", None)
         elif child.tag == "os":
-            _os(kept)
+            _os(kept, domain.name)
         elif child.tag == "cpu":
             for cell in kept.iter("cell"):
                 for attribute in ("memAccess", "discard"):
@@ -79,10 +91,23 @@ def twin_xml(domain: Domain, name: str) -> Twin:
     return Twin(name, serialize(twin), tuple(left))
 
 
-def _os(os_: ET.Element) -> None:
+def _os(os_: ET.Element, name: str) -> None:
     for child in list(os_):
         if child.tag not in KEEP_OS:
             os_.remove(child)  # nvram: the guest's own VARS; smbios: needs <sysinfo>
+    loader = os_.find("loader")
+    path = (loader.text or "").strip() if loader is not None else ""
+    if loader is not None and path and loader.get("type") == "pflash":
+        # the code image the guest runs, by path; no variable store made for the twin
+        os_.attrib.pop("firmware", None)  # stateless cannot be auto-selected (libvirt 9, 11)
+        for firmware in os_.findall("firmware"):
+            os_.remove(firmware)
+        loader.set("readonly", "yes")
+        loader.set("stateless", "yes")
+    elif not path and os_.get("firmware") == "efi":
+        raise SourceError(f"{name}: firmware auto-selection (<os firmware='efi'> with no loader "
+                          "path yet): libvirt would make a variable store for its twin and "
+                          "leave it behind; not judged (its running XML names the firmware)")
 
 
 def _devices(devices: ET.Element) -> list[str]:

@@ -1,11 +1,12 @@
-"""Read what ipxe-compat needs from a binary ``.deb``: its control fields, ROMs and copyright.
+"""Read what ipxe-compat needs from a binary ``.deb``: its control fields, firmware and copyright.
 
 The file is opened once and read once, front to back, through its ar (:mod:`.ar`), compression
 (:mod:`.compress`) and tar (:mod:`.tar`) layers: its sha256 is of the
 very bytes parsed. Members are read, never extracted by path; symlinks and hard links are resolved
-against the package's own tree only. Only what can be used is kept in memory: ``*.rom`` files (a
-ROM or the target of a ROM's link) and ``usr/share/doc/*/copyright``, within a total budget and a
-ROM count, so a package cannot make ipxe-compat hold more than a fixed amount.
+against the package's own tree only. Only what can be used is kept in memory: firmware files
+(those :func:`~ipxe_compat.core.firmware.classify` gives a class QEMU loads, or the target of a
+link to one) and ``usr/share/doc/*/copyright``, within a total budget and a file count, so a
+package cannot make ipxe-compat hold more than a fixed amount.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from debian.deb822 import Deb822
 
 from ..core.compat import MAX_KEPT, MAX_ROM_FILE, MAX_ROMS
+from ..core.firmware import classify
 from ..errors import CorruptError, DebFormatError, SourceError, shown
 from .ar import MAX_DEB_FILE, ArMember, HashingReader, ar_members
 from .compress import (
@@ -34,10 +36,15 @@ from .compress import (
 from .files import open_regular
 from .tar import TarReader
 
-__all__ = ["ROM_DIRS", "DebContents", "DigestMismatch", "Member", "read_deb"]
+__all__ = ["FIRMWARE_DIRS", "ROM_DIRS", "DebContents", "DigestMismatch", "Member", "read_deb"]
 
-#: Directories whose ``*.rom`` files QEMU finds (Debian's QEMU firmware path, docs/background.md).
-ROM_DIRS = ("usr/lib/ipxe/qemu", "usr/share/qemu")
+#: Where Debian's packages put the firmware QEMU loads: QEMU's firmware path in its search order
+#: (``/usr/share/qemu``, ``/usr/share/seabios``, ``/usr/lib/ipxe/qemu``), then OVMF's two
+#: directories, which guests name by full path (docs/firmware.md).
+FIRMWARE_DIRS = ("usr/share/qemu", "usr/share/seabios", "usr/lib/ipxe/qemu", "usr/share/ovmf",
+                 "usr/share/OVMF")
+#: The older name: the ROM directories were the first firmware directories read.
+ROM_DIRS = FIRMWARE_DIRS
 MAX_MEMBER = MAX_ROM_FILE
 #: A control file is a few hundred bytes; a larger one is refused before it is read.
 MAX_CONTROL = 1 << 20
@@ -53,6 +60,7 @@ class Member:
     path: str
     data: bytes
     mtime: int
+    target: str = ""  # the regular file a symlink resolves to; "" when ``path`` is that file
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ _STREAM_ERRORS = (lzma.LZMAError, zlib.error, OSError, EOFError, ValueError)
 
 
 def read_deb(path: str, expected_sha256: str | None = None) -> DebContents:
-    """Read control fields, the ROMs in ROM_DIRS and /usr/share/doc/<package>/copyright.
+    """Read control fields, the firmware in FIRMWARE_DIRS and /usr/share/doc/<package>/copyright.
 
     With ``expected_sha256``, bytes that hash otherwise are refused (DigestMismatch), also when
     they do not parse: a wrong download is named as such, not as a malformed package.
@@ -196,9 +204,13 @@ def _read_control(member: ArMember, suffix: str) -> Deb822:
     return control
 
 
+def _firmware(path: str) -> bool:
+    return classify(posixpath.basename(path)).firmware
+
+
 def _wanted(path: str) -> bool:
-    """Regular files worth keeping: ROMs anywhere (links may point at them) and copyrights."""
-    return path.endswith(".rom") or (
+    """Regular files worth keeping: firmware anywhere (links may point at it) and copyrights."""
+    return _firmware(path) or (
         posixpath.basename(path) == "copyright"
         and posixpath.dirname(posixpath.dirname(path)) == "usr/share/doc"
     )
@@ -237,26 +249,27 @@ class _Tree:
     def spend(self, size: int, path: str) -> None:
         self.kept += size
         if self.kept > MAX_KEPT:
-            raise DebFormatError(f"{self.where}: the *.rom and copyright files together exceed "
+            raise DebFormatError(f"{self.where}: the firmware and copyright files together exceed "
                                  f"{MAX_KEPT >> 20} MiB (at {shown(path)})")
 
     def count_rom(self, path: str) -> None:
-        if path.endswith(".rom"):
+        if _firmware(path):
             self.rom_count += 1
             if self.rom_count > MAX_ROMS:
-                raise DebFormatError(f"{self.where}: more than {MAX_ROMS} *.rom files")
+                raise DebFormatError(f"{self.where}: more than {MAX_ROMS} firmware files")
 
     def roms(self) -> tuple[Member, ...]:
         roms: dict[str, Member] = {}
         for name in sorted(set(self.files) | set(self.links)):
-            if posixpath.dirname(name) in ROM_DIRS and name.endswith(".rom"):
+            if posixpath.dirname(name) in FIRMWARE_DIRS and _firmware(name):
                 target = self.resolve(name)
                 if target is None:
                     link = shown(self.links.get(name) or "")
                     raise DebFormatError(f"symlink {shown(name)} -> {link} does not resolve to a "
-                                         "*.rom file inside the package")
+                                         "firmware file inside the package")
                 member = self.files[target]
-                roms[name] = Member(name, member.data, member.mtime)
+                roms[name] = Member(name, member.data, member.mtime,
+                                    "" if target == name else target)
         return tuple(roms.values())
 
     def copyright(self, package: str) -> str | None:
@@ -304,9 +317,9 @@ def _scan_data(member: ArMember, suffix: str) -> _Tree:
                 if not _wanted(path):
                     tree.see(path, ("file", b""))
                     continue
-                limit = MAX_MEMBER if path.endswith(".rom") else MAX_COPYRIGHT
+                limit = MAX_MEMBER if _firmware(path) else MAX_COPYRIGHT
                 if entry.size > limit:
-                    what = "no option ROM is that large" if limit == MAX_MEMBER else "too large"
+                    what = "no firmware file is that large" if limit == MAX_MEMBER else "too large"
                     raise DebFormatError(
                         f"member {shown(path)} is {entry.size} bytes, over {limit}: {what}"
                     )
@@ -342,8 +355,8 @@ def _hard_link(tree: _Tree, path: str, linkname: str) -> None:
         if not tree.has(target):
             raise DebFormatError(f"{link}: no member of that name comes before it in the package")
         if _wanted(path):
-            raise DebFormatError(f"{link}: no *.rom or copyright file of that name comes before "
-                                 "it in the package")
+            raise DebFormatError(f"{link}: no firmware or copyright file of that name comes "
+                                 "before it in the package")
         tree.see(path, ("file", b""))
         return
     tree.digests[path] = tree.digests[target]

@@ -1,10 +1,15 @@
-"""ROM set sources: a ``.deb``, a directory, single ``.rom`` files, ``apt:NAME[=VERSION]``
-(docs/cli.md, "ROM set sources").
+"""Firmware set sources: a ``.deb``, a directory, a host's root, single files,
+``apt:NAME[=VERSION]`` (docs/cli.md, "ROM set sources" and "Every firmware QEMU migrates").
 
-A source yields :class:`RomFile` objects named by file name (``efi-virtio.rom``), which is a ROM's
-identity across sets, each tagged with the :class:`Origin` it came from so the generated package
-can name it (Built-Using, the manifest, debian/copyright). An ``apt:`` source is resolved to a
-verified .deb by :mod:`.apt` first, then read as any .deb.
+A source yields :class:`RomFile` objects named by file name (``efi-virtio.rom``, ``OVMF.fd``),
+which is a file's identity across sets, each tagged with the :class:`Origin` it came from so the
+generated package can name it (Built-Using, the manifest, debian/copyright). Only files QEMU
+loads into a guest are read: those :func:`~ipxe_compat.core.firmware.classify` gives a class
+(option ROMs, -bios images, pflash images, fw_cfg ROMs); descriptors, keys and other
+architectures' images are left alone. An ``apt:`` source is resolved to a verified .deb by
+:mod:`.apt` first, then read as any .deb. A directory holding no firmware itself but QEMU's
+firmware directories below it (``/``, a chroot, packages unpacked into one tree) is read as a
+host: each name from the first directory of QEMU's search order that has it, as QEMU finds it.
 """
 
 from __future__ import annotations
@@ -20,12 +25,17 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..core.compat import MAX_KEPT, MAX_ROM_FILE, MAX_ROMS
+from ..core.firmware import FileClass, classify
 from ..core.names import rom_name
 from ..core.rom import not_empty
 from ..errors import SourceError, UsageError, shown
+from .debpkg import FIRMWARE_DIRS
 from .files import open_regular
 
-__all__ = ["Origin", "RomFile", "RomSet", "read_source", "read_sources"]
+__all__ = ["FirmwareFile", "Origin", "RomFile", "RomSet", "read_source", "read_sources"]
+
+#: What a single file given as SOURCE may be called: the firmware QEMU loads.
+_FILE_SUFFIXES = (".rom", ".bin", ".fd")
 
 _SOURCE_FIELD = re.compile(r"(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?")
 
@@ -34,7 +44,7 @@ _SOURCE_FIELD = re.compile(r"(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?")
 class Origin:
     """Where a ROM set came from. Package fields are known only for .deb sources."""
 
-    kind: str  # "deb", "dir" or "rom"
+    kind: str  # "deb", "dir", "root" or "rom"
     spec: str  # the SOURCE argument as given
     package: str | None = None
     version: str | None = None
@@ -63,7 +73,8 @@ class Origin:
 
 @dataclass(frozen=True)
 class RomFile:
-    """One ROM file of a set: its name, bytes, mtime and where it came from."""
+    """One firmware file of a set (an option ROM, a -bios or pflash image, a fw_cfg ROM): its
+    name, bytes, mtime and where it came from. The name keeps its history: it was ROMs first."""
 
     name: str
     data: bytes
@@ -74,6 +85,18 @@ class RomFile:
     @property
     def size(self) -> int:
         return len(self.data)
+
+    @cached_property
+    def kind(self) -> FileClass:
+        """What QEMU makes of it (core/firmware.py), by its name."""
+        return classify(self.name)
+
+    @property
+    def installed(self) -> str | None:
+        """Its absolute path on a host that has the package (or the root) installed."""
+        if self.origin.kind in ("deb", "root"):
+            return "/" + self.path
+        return None
 
     @cached_property
     def sha256(self) -> str:
@@ -87,12 +110,18 @@ class RomFile:
             return f"{self.origin.spec}:{self.path}"
         if self.origin.kind == "dir":
             return f"{self.origin.spec.rstrip('/')}/{self.name}"
+        if self.origin.kind == "root":
+            return f"{self.origin.spec.rstrip('/')}/{self.path}"
         return self.origin.spec
+
+
+#: The older name, for what a set holds now.
+FirmwareFile = RomFile
 
 
 @dataclass(frozen=True)
 class RomSet:
-    """ROMs from one or more sources, unique by name, sorted by name."""
+    """Firmware files from one or more sources, unique by name, sorted by name."""
 
     roms: tuple[RomFile, ...]
     origins: tuple[Origin, ...]
@@ -114,10 +143,11 @@ class _Budget:
         self.files -= 1
         self.bytes -= size
         if self.files < 0:
-            raise SourceError(f"{self.what}: more than {MAX_ROMS} *.rom files", path=path)
+            raise SourceError(f"{self.what}: more than {MAX_ROMS} firmware files", path=path)
         if self.bytes < 0:
-            raise SourceError(f"{self.what}: the *.rom files together exceed {MAX_KEPT >> 20} MiB "
-                              "(by their sizes, before any is read)", path=path)
+            raise SourceError(f"{self.what}: the firmware files together exceed "
+                              f"{MAX_KEPT >> 20} MiB (by their sizes, before any is read)",
+                              path=path)
 
 
 def read_sources(specs: Iterable[str]) -> RomSet:
@@ -126,14 +156,14 @@ def read_sources(specs: Iterable[str]) -> RomSet:
     specs = list(specs)
     merged: dict[str, RomFile] = {}
     origins: list[Origin] = []
-    before = _Budget("the .rom files given")
+    before = _Budget("the files given")
     for spec in specs:  # all of them sized before one is read, as a directory's are
-        if spec.endswith(".rom") and not spec.startswith("apt:"):
+        if spec.endswith(_FILE_SUFFIXES) and not spec.startswith("apt:"):
             with contextlib.suppress(OSError):  # read_source names what cannot be read
                 info = os.stat(spec)
                 if stat.S_ISREG(info.st_mode):
                     before.take(info.st_size, spec)
-    files = _Budget("the .rom files given")
+    files = _Budget("the files given")
     for spec in specs:
         origin, roms = read_source(spec, files)
         origins.append(origin)
@@ -152,7 +182,7 @@ def read_sources(specs: Iterable[str]) -> RomSet:
 
 
 def read_source(spec: str, budget: _Budget | None = None) -> tuple[Origin, list[RomFile]]:
-    """Read one SOURCE argument: a .deb, a directory of *.rom, or one .rom file (under
+    """Read one SOURCE argument: a .deb, a directory (or a host's root), or one file (under
     ``budget``, the set it belongs to, if given)."""
     if spec.startswith("apt:"):
         fetched, roms = _read_apt(spec)
@@ -166,12 +196,13 @@ def read_source(spec: str, budget: _Budget | None = None) -> tuple[Origin, list[
         return _read_dir(spec)
     if spec.endswith((".deb", ".udeb")):
         return _read_deb(spec)
-    if spec.endswith(".rom"):
-        rom = _read_rom_file(spec, Origin("rom", spec), budget or _Budget("a .rom file"))
+    if spec.endswith(_FILE_SUFFIXES):
+        rom = _read_rom_file(spec, Origin("rom", spec), budget or _Budget("a file"))
         origin = Origin("rom", spec, sha256=rom.sha256)
         return origin, [dataclasses.replace(rom, origin=origin)]
     raise SourceError(
-        "not a ROM set source: expected a .deb, a directory or a .rom file", path=spec
+        "not a firmware set source: expected a .deb, a directory or a .rom, .bin or .fd file",
+        path=spec,
     )
 
 
@@ -227,7 +258,8 @@ def _read_deb(spec: str, expected_sha256: str | None = None) -> tuple[Origin, li
         architecture=control.get("Architecture"),
     )
     roms: dict[str, RomFile] = {}
-    for member in contents.roms:
+    # a regular file before the links to it: its path is where the package installs it
+    for member in sorted(contents.roms, key=lambda m: bool(m.target)):
         name = rom_name(member.path.rsplit("/", 1)[-1], spec)
         not_empty(member.data, f"{spec}:{member.path}")
         rom = RomFile(name, member.data, member.mtime, member.path, origin)
@@ -236,48 +268,83 @@ def _read_deb(spec: str, expected_sha256: str | None = None) -> tuple[Origin, li
             raise SourceError(f"{other.path} and {rom.path} differ", path=spec)
         roms.setdefault(name, rom)
     if not roms:
+        depends = control.get("Depends", "").strip()
+        hint = (f" (a metapackage? it depends on {fields.excerpt(depends)}: give those)"
+                if depends else "")
         raise SourceError(
-            "no *.rom files under usr/lib/ipxe/qemu/ or usr/share/qemu/: not an ipxe-qemu package",
+            f"no firmware files under {', '.join(d + '/' for d in FIRMWARE_DIRS)}: not a QEMU "
+            f"firmware package (ipxe-qemu, seabios, ovmf, qemu-system-data){hint}",
             path=spec,
         )
     return origin, list(roms.values())
 
 
-def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
-    """Every regular ``*.rom`` directly in the directory: all of them counted and sized (the
-    apparent size: a sparse file takes little disk but all its bytes in memory) before one is
-    read, then each read with a bound."""
+def _firmware_entries(directory: str) -> list[os.DirEntry[str]]:
+    """The firmware files directly in ``directory``, by name; symlinks followed, as QEMU does."""
     try:
-        entries = [entry for entry in sorted(os.scandir(spec), key=lambda e: e.name)
-                   if entry.name.endswith(".rom") and entry.is_file()]  # follows symlinks, as QEMU
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as error:
-        raise SourceError(f"cannot read: {error.strerror}", path=spec) from error
-    if not entries:
-        raise SourceError("no *.rom files in this directory", path=spec)
-    before = _Budget("this directory")
+        raise SourceError(f"cannot read: {error.strerror}", path=directory) from error
+    return [entry for entry in entries if classify(entry.name).firmware and entry.is_file()]
+
+
+def _sized(entries: list[os.DirEntry[str]], what: str, where: str) -> _Budget:
+    """All of them counted and sized (the apparent size: a sparse file takes little disk but
+    all its bytes in memory) before one is read; the budget to read them with."""
+    before = _Budget(what)
     for entry in entries:
         try:
             size = entry.stat().st_size
         except OSError as error:
             raise SourceError(f"cannot read: {error.strerror}", path=entry.path) from error
-        before.take(size, spec)
-    budget = _Budget("this directory")
+        before.take(size, where)
+    return _Budget(what)
+
+
+def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
+    """Every firmware file directly in the directory, each read with a bound; a directory with
+    none but QEMU's firmware directories below it is a host's root."""
+    entries = _firmware_entries(spec)
+    if not entries:
+        roots = [d for d in FIRMWARE_DIRS if os.path.isdir(os.path.join(spec, d))]
+        if roots:
+            return _read_root(spec, roots)
+        raise SourceError("no firmware files (*.rom, *.bin, *.fd that QEMU loads) in this "
+                          "directory, nor QEMU's firmware directories below it", path=spec)
+    budget = _sized(entries, "this directory", spec)
     roms = [_read_rom_file(entry.path, Origin("dir", spec), budget) for entry in entries]
     listing = "".join(f"{rom.name} {rom.sha256}\n" for rom in roms)
     origin = Origin("dir", spec, sha256=hashlib.sha256(listing.encode()).hexdigest())
     return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
 
 
+def _read_root(spec: str, directories: list[str]) -> tuple[Origin, list[RomFile]]:
+    """A host's firmware as QEMU finds it: a name from the first of FIRMWARE_DIRS that has it."""
+    chosen: dict[str, tuple[str, os.DirEntry[str]]] = {}
+    for directory in directories:
+        for entry in _firmware_entries(os.path.join(spec, directory)):
+            chosen.setdefault(entry.name, (directory, entry))
+    if not chosen:
+        raise SourceError(f"no firmware files in {', '.join(directories)}", path=spec)
+    budget = _sized([entry for _, entry in chosen.values()], "this root", spec)
+    roms = [dataclasses.replace(_read_rom_file(entry.path, Origin("root", spec), budget),
+                                path=f"{directory}/{name}")
+            for name, (directory, entry) in sorted(chosen.items())]
+    listing = "".join(f"{rom.path} {rom.sha256}\n" for rom in roms)
+    origin = Origin("root", spec, sha256=hashlib.sha256(listing.encode()).hexdigest())
+    return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
+
+
 
 
 def _read_rom_file(path: str, origin: Origin, budget: _Budget) -> RomFile:
-    """One ROM file: refused by its size (a ROM's limit, then the set's budget) before it is
+    """One firmware file: refused by its size (a ROM's limit, then the set's budget) before it is
     read, and read no further than that size."""
     try:
         with open_regular(path) as (handle, info):
             if info.st_size > MAX_ROM_FILE:
-                raise SourceError(f"larger than {MAX_ROM_FILE} bytes: too large for an option ROM",
-                                  path=path)
+                raise SourceError(f"larger than {MAX_ROM_FILE} bytes: too large for a firmware "
+                                  "file", path=path)
             budget.take(info.st_size, path)
             data = handle.read(info.st_size + 1)
     except OSError as error:

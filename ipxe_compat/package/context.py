@@ -12,12 +12,16 @@ from datetime import UTC, datetime
 
 from ..core import fields
 from ..core.devices import BUILTIN, devices_for, libvirt_model
+from ..core.firmware import block_name, flash_unit
 from .plan import CompatRom
 from .spec import PackageSpec
 
 __all__ = ["DeviceExample", "ManifestEntry", "PackageContext", "context_of"]
 
 HOMEPAGE = "https://ipxe.org/"
+#: The upstream of each firmware source package the compat files can come from.
+HOMEPAGES = {"ipxe": HOMEPAGE, "edk2": "https://www.tianocore.org/",
+             "seabios": "https://www.seabios.org/", "qemu": "https://www.qemu.org/"}
 #: Where debian/rules makes the compat ROMs from the pristine ones (removed by dh_clean).
 BUILD_DIR = "compat-roms"
 
@@ -37,6 +41,9 @@ class ManifestEntry:
     origin_path: str
     devices: tuple[str, ...]  # the NIC models whose default ROM it replaces
     drivers: tuple[str, ...] = ()  # the QOM types covering those models (e1000-base)
+    install_dir: str = ""  # where the package installs it (not a manifest column)
+    kind: str = "option-rom"  # its class (core/firmware.py; not a manifest column)
+    block: str = ""  # the RAM block it becomes, e.g. pc.bios (not a manifest column)
 
     @property
     def padding(self) -> int:
@@ -98,18 +105,23 @@ class PackageContext:
     standards_version: str
     build_dir: str = BUILD_DIR
     homepage: str = HOMEPAGE
+    firmware: bool = False  # carries -bios/pflash/fw_cfg images, not only option ROMs
+    built_from: str = "ipxe"  # the source package the files were built from
+    pristine_names: tuple[str, ...] = ("*.rom",)  # find -name patterns of the orig's files
 
 
 def context_of(spec: PackageSpec) -> PackageContext:
     """Derive everything the templates show from the specification."""
     roms = tuple(_manifest_entry(rom) for rom in spec.roms)
+    kinds = {(rom.path.rpartition("/")[0], _extension(rom.name)) for rom in spec.pristine}
     dirs = dict.fromkeys(rom.path.rpartition("/")[0] for rom in spec.pristine)
+    built_from = spec.built_using.split(" ", 1)[0]
     return PackageContext(
         spec=spec,
         date=fields.rfc2822(spec.epoch),
         year=datetime.fromtimestamp(spec.epoch, tz=UTC).year,
         pad_byte=f"{spec.pad_byte:#04x}" if spec.pad else "none",
-        rom_glob=f"{spec.prefix}*.rom",
+        rom_glob=f"{spec.prefix}*" if spec.firmware else f"{spec.prefix}*.rom",
         roms=roms,
         example=_example(roms),
         # lintian wants a first upload to close a bug (an ITP); a derived compat package has none.
@@ -121,12 +133,21 @@ def context_of(spec: PackageSpec) -> PackageContext:
         origins=tuple(OriginInfo(o.label, o.input_name, o.kind, o.sha256, o.package, o.version,
                                  *built)
                       for o, built in zip(spec.inputs, spec.inputs_built_from, strict=True)),
-        pristine_globs=tuple(f"{d}/*.rom" if d else "*.rom" for d in dirs),
+        pristine_globs=tuple(f"{d}/*{e}" if d else f"*{e}" for d in dirs
+                             for e in sorted(e for k, e in kinds if k == d)),
         pad_octal=f"{spec.pad_byte:03o}",
         padded_roms=tuple(rom for rom in roms if rom.padding),
         unchanged_roms=tuple(rom for rom in roms if not rom.padding),
         standards_version=spec.target.standards_version,
+        homepage=HOMEPAGES.get(built_from, HOMEPAGE),
+        firmware=spec.firmware,
+        built_from=built_from,
+        pristine_names=tuple(sorted({f"*{_extension(rom.name)}" for rom in spec.pristine})),
     )
+
+
+def _extension(name: str) -> str:
+    return "." + name.rsplit(".", 1)[-1]
 
 
 def _manifest_entry(rom: CompatRom) -> ManifestEntry:
@@ -143,6 +164,9 @@ def _manifest_entry(rom: CompatRom) -> ManifestEntry:
         origin_path=original.path,
         devices=devices_for(original.name),
         drivers=tuple(f.driver for f in BUILTIN.families if f.rom == original.name),
+        install_dir=rom.install_dir,
+        kind=original.kind.value,
+        block=block_name(original.kind, original.name, flash_unit(original.name)) or "",
     )
 
 

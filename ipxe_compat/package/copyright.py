@@ -36,6 +36,7 @@ __all__ = ["CopyrightFile", "Statement", "gather", "render"]
 
 FORMAT = "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
 #: The license of debian/*, as of ipxe's own packaging: its text must come from the origin too.
+#: An origin without it (ovmf: BSD-2-clause) licenses debian/* as its own ``Files: *``.
 DEBIAN_LICENSE = "GPL-2+"
 _NO_COPYRIGHT = re.compile(r"\*?\s*no copyright\s*\*?", re.IGNORECASE)
 _LICENSE_SPLIT = re.compile(r",?\s+(?:and|or)\s+|,\s*", re.IGNORECASE)
@@ -62,6 +63,7 @@ class Statement:
     license_texts: dict[str, str]
     #: every License expression of the origin, white space normalised, in first-seen order
     expressions: tuple[str, ...] = ()
+    debian_license: str = DEBIAN_LICENSE
 
     @property
     def license_line(self) -> str:
@@ -72,8 +74,10 @@ class Statement:
         return ", and ".join([" and ".join(names), *choices] if names else choices)
 
 
-def gather(origins: Sequence[CopyrightFile]) -> Statement:
-    """Collect holders, license names and license texts from every origin copyright file."""
+def gather(origins: Sequence[CopyrightFile], own_license: bool = False) -> Statement:
+    """Collect holders, license names and license texts from every origin copyright file. With
+    ``own_license`` (an origin other than ipxe, whose packaging is GPL-2+), debian/* takes the
+    origin's first license when the origin has no GPL-2+ text."""
     holders: dict[str, None] = {}
     names: dict[str, None] = {}
     expressions: dict[str, None] = {}
@@ -104,12 +108,15 @@ def gather(origins: Sequence[CopyrightFile]) -> Statement:
                 texts.setdefault(synopsis, lic.text)
         for paragraph in parsed.all_license_paragraphs():
             texts.setdefault(paragraph.license.synopsis.strip(), paragraph.license.text)
-    missing = [name for name in dict.fromkeys([*names, DEBIAN_LICENSE]) if name not in texts]
+    debian = (next(iter(names)) if own_license and names and DEBIAN_LICENSE not in texts
+              else DEBIAN_LICENSE)
+    missing = [name for name in dict.fromkeys([*names, debian]) if name not in texts]
     if missing:
-        raise SourceError(f"origin copyright has no license text for {', '.join(missing)}",
+        raise SourceError(f"origin copyright has no license text for {', '.join(missing)} "
+                          "(give --origin-copyright FILE, a DEP-5 file with them, instead)",
                           path=origins[0].path)
     return Statement(upstream_name or "ipxe", source, tuple(holders), tuple(names), texts,
-                     tuple(expressions))
+                     tuple(expressions), debian)
 
 
 def render(statement: Statement, rom_files: Sequence[str], origin_labels: Sequence[str],
@@ -123,6 +130,8 @@ def render(statement: Statement, rom_files: Sequence[str], origin_labels: Sequen
     if statement.source:
         header.source = statement.source
     header.comment = _continued([
+        "The firmware images are the unmodified binaries of the Debian package(s)"
+        if any(not f.endswith(".rom") for f in rom_files) else
         "The ROM images are the unmodified binaries of the Debian package(s)",
         *(f"  {label}" for label in origin_labels),
         "built from the source package named in Built-Using (see debian/README.source).",
@@ -134,9 +143,9 @@ def render(statement: Statement, rom_files: Sequence[str], origin_labels: Sequen
         License(statement.license_line, ""),
     ))
     document.add_files_paragraph(FilesParagraph.create(
-        ["debian/*"], debian_holder, License(DEBIAN_LICENSE, ""),
+        ["debian/*"], debian_holder, License(statement.debian_license, ""),
     ))
-    used = dict.fromkeys([*statement.license_names, DEBIAN_LICENSE])
+    used = dict.fromkeys([*statement.license_names, statement.debian_license])
     for name in used:
         document.add_license_paragraph(
             LicenseParagraph.create(License(name, statement.license_texts[name]))
@@ -162,7 +171,8 @@ def _parse(origin: CopyrightFile) -> Copyright:
             return Copyright(origin.text.splitlines(keepends=True), strict=False)
         except (NotMachineReadableError, ValueError) as error:
             raise SourceError(
-                f"origin copyright of {origin.label} is not machine-readable DEP-5: {error}",
+                f"origin copyright of {origin.label} is not machine-readable DEP-5 (give "
+                f"--origin-copyright FILE, a DEP-5 file, instead): {error}",
                 path=origin.path,
             ) from error
         finally:

@@ -25,10 +25,12 @@ _PACKAGE_FILES = ("{p}.install", "{p}.docs", "{p}.lintian-overrides", "{p}.subst
                   "{p}.debhelper.log")
 
 
-def package_names(label: str, source: str | None, package: str | None) -> tuple[str, str]:
-    """Source and binary package names, as given or by the contract's rule from the bucket
-    (:func:`~ipxe_compat.core.compat.package_names`: ``ipxe-qemu-256k-compat``)."""
-    default_source, default_package = compat.package_names(label)
+def package_names(label: str, source: str | None, package: str | None,
+                  origin: str = compat.DEFAULT_ORIGIN) -> tuple[str, str]:
+    """Source and binary package names, as given or by the contract's rule from the bucket and
+    the origin package (:func:`~ipxe_compat.core.compat.package_names`:
+    ``ipxe-qemu-256k-compat``, ``ovmf-2m-compat``)."""
+    default_source, default_package = compat.package_names(label, origin)
     return (fields.package_name(source or default_source, "source name"),
             fields.package_name(package or default_package, "package name"))
 

@@ -62,7 +62,8 @@ def render(spec: PackageSpec) -> str:
     head["Prefix"] = spec.prefix
     head["Mode"] = "pad" if spec.pad else "copy"
     head["Pad-Byte"] = f"{spec.pad_byte:#04x}"
-    head["Install-Dir"] = spec.install_dir
+    if spec.install_dir is not None:  # else: each file in its origin's directory
+        head["Install-Dir"] = spec.install_dir
     head["Source-Name"] = spec.source
     head["Package-Name"] = spec.package
     head["Version"] = spec.version
@@ -125,7 +126,7 @@ def parse_recipe(text: str, path: str) -> Recipe:
             prefix=head["Prefix"],
             mode=head["Mode"],
             pad_byte=head["Pad-Byte"],
-            install_dir=head["Install-Dir"],
+            install_dir=head.get("Install-Dir"),
             source_name=head["Source-Name"],
             package_name=head["Package-Name"],
             version=head["Version"],

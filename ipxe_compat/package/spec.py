@@ -10,6 +10,7 @@ output names are all derived from the resulting :class:`PackageSpec`, never the 
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from ..input import Origin, RomFile, RomSet
 from .changelog import read_previous
 from .copyright import CopyrightFile, Statement, gather
 from .naming import built_from, check_buildable, default_version, package_names
-from .plan import CompatRom, make_plan, used_origins
+from .plan import CompatRom, exact_fitting, make_plan, used_origins
 from .targets import Target, target_of
 
 __all__ = ["InputFile", "PackageSpec", "Request", "specify"]
@@ -54,7 +55,7 @@ class Request:
     prefix: str | None = None  # default "<size>-", e.g. "256k-"
     mode: str = fields.MODES[0]  # "pad" or "copy"
     pad_byte: str = compat.DEFAULT_PAD_BYTE
-    install_dir: str = compat.DEFAULT_INSTALL_DIR
+    install_dir: str | None = None  # default: QEMU's firmware dir; other classes their origin's
     source_name: str | None = None
     package_name: str | None = None
     version: str | None = None
@@ -78,7 +79,9 @@ class PackageSpec:
     prefix: str
     pad: bool
     pad_byte: int
-    install_dir: str
+    #: where every file goes (--install-dir, or QEMU's firmware directory for a set of option
+    #: ROMs); None when each goes to its own origin's directory (CompatRom.install_dir)
+    install_dir: str | None
     #: the upstream part of the source: every ROM of every input, byte for byte, at its path in
     #: the origin package; no option changes it, so neither does the orig tarball
     pristine: tuple[RomFile, ...]
@@ -115,6 +118,16 @@ class PackageSpec:
     def size_label(self) -> str:
         return size_label(self.size)
 
+    @property
+    def firmware(self) -> bool:
+        """Whether the package carries firmware other than option ROMs (-bios, pflash, ...)."""
+        return any(rom.parsed is None for rom in self.roms)
+
+    @property
+    def install_dirs(self) -> tuple[str, ...]:
+        """Every directory the package installs files in, in plan order."""
+        return tuple(dict.fromkeys(rom.install_dir for rom in self.roms))
+
 
 def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
     """Validate every option, then read the inputs (``read_inputs``), then plan the ROMs and
@@ -128,8 +141,11 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
     prefix = fields.prefix(compat.default_prefix(size) if request.prefix is None
                            else request.prefix)
     pad, pad_byte = fields.mode(request.mode), fields.pad_byte(request.pad_byte)
-    install_dir = fields.install_dir(request.install_dir)
-    source, package = package_names(label, request.source_name, request.package_name)
+    given_dir = None if request.install_dir is None else fields.install_dir(request.install_dir)
+    for name, what in ((request.source_name, "source name"),
+                       (request.package_name, "package name")):
+        if name is not None:
+            fields.package_name(name, what)
     wanted = None if request.version is None else fields.version(request.version)
     maintainer = fields.maintainer(request.maintainer)
     distribution = fields.distribution(request.distribution)
@@ -141,12 +157,24 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
                      else fields.package_name(request.origin_source, "origin source"))
     origin_version = (None if request.origin_version is None
                       else str(fields.any_version(request.origin_version, "origin version")))
+    romset = read_inputs()  # only now: every option is valid
+    if globs == compat.DEFAULT_GLOBS and not any(
+            fnmatch.fnmatchcase(rom.name, glob) for rom in romset.roms for glob in globs):
+        globs = exact_fitting(romset, size)  # seabios, ovmf: the images that fit --size
+        if not globs:
+            raise UsageError(f"no EFI ROM (efi-*.rom), nor a -bios or pflash image of at most "
+                             f"{size_label(size)}, in the sources: give --roms GLOB or --size")
+    roms = make_plan(romset, size=size, globs=globs, prefix=prefix,
+                     pad_byte=pad_byte if pad else None, install_dir=given_dir)
+    install_dir = given_dir
+    if install_dir is None and all(rom.parsed is not None for rom in roms):
+        install_dir = compat.DEFAULT_INSTALL_DIR
+    origin_package = next((o.package for o in romset.origins if o.package), None)
+    source, package = package_names(label, request.source_name, request.package_name,
+                                    origin_package or compat.DEFAULT_ORIGIN)
+    # the default source name depends on the origin package: known once the inputs are read
     previous, last = (None, None) if request.changelog_from is None else read_previous(
         request.changelog_from.text, request.changelog_from.path, source)
-
-    romset = read_inputs()  # only now: every option is valid
-    roms = make_plan(romset, size=size, globs=globs, prefix=prefix,
-                     pad_byte=pad_byte if pad else None)
     origins = used_origins(roms)
     built = [built_from(origin, origin_source, origin_version) for origin in origins]
     version = wanted if wanted is not None else fields.version(default_version(built, distribution))
@@ -158,8 +186,9 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
     if last is not None and version <= last:
         raise UsageError(f"version {version} is not greater than the last entry's {last}",
                          path=request.changelog_from.path if request.changelog_from else None)
-    check_buildable(source, package, str(version), version.upstream_version or "", install_dir,
-                    [rom.name for rom in roms])
+    for directory in dict.fromkeys(rom.install_dir for rom in roms):
+        check_buildable(source, package, str(version), version.upstream_version or "",
+                        directory, [rom.name for rom in roms if rom.install_dir == directory])
     labels = tuple(dict.fromkeys(origin.label for origin in origins))
     inputs_built = tuple(built_from(o, origin_source, origin_version) for o in romset.origins)
     return PackageSpec(
@@ -170,7 +199,8 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
         upstream_version=version.upstream_version or "",
         built_using=", ".join(dict.fromkeys(f"{name} (= {ver})" for name, ver in built)),
         origin_labels=labels,
-        copyright=gather(_copyrights(origins, request.origin_copyright)),
+        copyright=gather(_copyrights(origins, request.origin_copyright),
+                         own_license=built[0][0] != "ipxe"),
         maintainer=maintainer, distribution=distribution, target=target, urgency=urgency,
         epoch=epoch, changes=messages or _default_changes(roms, labels, globs, install_dir, prefix,
                                                           size, pad_byte if pad else None),
@@ -182,13 +212,19 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
 
 
 def _default_changes(roms: Sequence[CompatRom], labels: Sequence[str], globs: Sequence[str],
-                     install_dir: str, prefix: str, size: int, pad_byte: int | None
+                     install_dir: str | None, prefix: str, size: int, pad_byte: int | None
                      ) -> tuple[str, ...]:
-    """The changelog lines when none is given: per ROM what was done to its bytes (padded by how
-    much, or carried unchanged), as README.Debian says too."""
-    lines = [(f"Keep {len(roms)} ROMs of {', '.join(labels)} ({', '.join(globs)}) as "
-              f"{install_dir}/{prefix}*.rom for QEMU live migration from hosts that still run "
-              "them; the orig tarball holds that package's ROMs unchanged.")]
+    """The changelog lines when none is given: per file what was done to its bytes (padded by
+    how much, or carried unchanged), as README.Debian says too."""
+    if install_dir is not None and all(rom.parsed is not None for rom in roms):
+        lines = [(f"Keep {len(roms)} ROMs of {', '.join(labels)} ({', '.join(globs)}) as "
+                  f"{install_dir}/{prefix}*.rom for QEMU live migration from hosts that still "
+                  "run them; the orig tarball holds that package's ROMs unchanged.")]
+    else:
+        where = ", ".join(dict.fromkeys(f"{rom.install_dir}/{prefix}*" for rom in roms))
+        lines = [(f"Keep {len(roms)} firmware files of {', '.join(labels)} ({', '.join(globs)}) "
+                  f"as {where} for QEMU live migration from hosts that still run them; the orig "
+                  "tarball holds that package's firmware unchanged.")]
     padded = [rom for rom in roms if rom.size != rom.original.size]
     unchanged = [rom for rom in roms if rom.size == rom.original.size]
     if padded:
@@ -214,10 +250,11 @@ def _bucket(text: str) -> int:
 
 
 def _copyrights(origins: Sequence[Origin], given: InputFile | None) -> list[CopyrightFile]:
-    """The origin packages' copyright files, and the one given for other sources."""
-    found = [CopyrightFile(o.label, o.copyright, o.spec) for o in origins if o.copyright]
+    """The origin packages' copyright files, or the one given: for sources that are not
+    packages, and instead of a package's that is not usable DEP-5 (seabios' is free text)."""
     if given is not None:
-        found.append(CopyrightFile(given.path, given.text, given.path))
+        return [CopyrightFile(given.path, given.text, given.path)]
+    found = [CopyrightFile(o.label, o.copyright, o.spec) for o in origins if o.copyright]
     if not found:
         raise UsageError(
             "no origin copyright: the sources are not packages, so give --origin-copyright FILE "

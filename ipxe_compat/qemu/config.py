@@ -7,6 +7,12 @@ mapping a ROM onto a device that loads another file by default would itself chan
 device's bucket. Flags and compat entries name each family's most general QOM type
 (``virtio-net-pci-base``), which reaches every model of it; libvirt names concrete models, so
 its snippet lists one ``<interface>`` per model.
+
+A firmware compat set (``2m-OVMF.fd``, ``2m-OVMF_CODE.fd``) is chosen per guest, by path, not per
+device model: ``args`` gives the ``-bios`` or pflash ``-drive`` option for each image, ``libvirt``
+the ``<loader>`` (and ``<nvram template>`` for a variables image), both from
+:func:`~ipxe_compat.qemu.firmware.firmware_mappings`. QEMU has no compat property for them, so
+``c`` and ``patch`` take option ROMs only.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from dataclasses import dataclass
 
 from ..core import compat, fields
 from ..core.devices import BUILTIN, NicTable, libvirt_model
+from ..core.firmware import FileClass
 from ..core.names import original_of
 from ..errors import UsageError
 from ..input import RomSet
+from .firmware import FirmwareMapping, firmware_mappings
 from .patch import PatchHeader, QemuSource, RomfileEntry, control_patch, quilt_patch
 
 __all__ = ["ConfigRequest", "PatchRequest", "RomMapping", "compat_package", "mappings",
@@ -78,9 +86,15 @@ def qemu_config_text(romset: RomSet, request: ConfigRequest, table: NicTable = B
     """``qemu-config``: the compat ROMs of ``romset`` as QEMU or libvirt configuration, and with
     ``request.control_patch`` the debian/control change of the QEMU source (None if it has no
     debian/control)."""
-    maps = mappings(romset, table, request.install_dir)
+    firmware = list(firmware_mappings(romset, request.install_dir, FIRMWARE_KINDS).values())
+    if firmware and request.fmt not in ("args", "libvirt"):
+        raise UsageError(f"{', '.join(m.name for m in firmware)}: a -bios or pflash image is "
+                         f"chosen per guest by path, QEMU has no compat property for it: "
+                         f"--format {request.fmt} takes option ROMs only (use args or libvirt)")
+    maps = mappings(romset, table, request.install_dir, required=not firmware)
     if request.fmt != "patch":
-        return render(maps, request.fmt, request.machine_compat), None
+        text = render(maps, request.fmt, request.machine_compat) if maps else ""
+        return text + render_firmware(firmware, request.fmt), None
     if request.machine_compat is None or patch is None:
         raise UsageError("--format patch needs --machine-compat X_Y and --qemu-source DIR")
     text = format_patch(maps, request.machine_compat, patch)
@@ -98,8 +112,38 @@ def qemu_config(romset: RomSet, fmt: str = "args", machine_compat: str | None = 
     return qemu_config_text(romset, request, table, patch)[0]
 
 
+#: The classes qemu-config maps by path: what a guest's -bios, pflash drives or <loader> name.
+FIRMWARE_KINDS = (FileClass.BIOS, FileClass.PFLASH)
+
+
+def render_firmware(maps: Sequence[FirmwareMapping], fmt: str) -> str:
+    """The option (``args``) or domain XML (``libvirt``) that boots each compat image instead of
+    its original; each image is an alternative, for the guests that name that original."""
+    lines = []
+    for m in maps:
+        if fmt == "args":
+            lines.append(f"# guests started with {m.original}:")
+            if m.kind is FileClass.BIOS:
+                lines.append(f"-bios {m.path}")
+            elif m.unit == 0:
+                lines.append(f"-drive if=pflash,format=raw,unit=0,readonly=on,file={m.path}")
+            else:  # the variables are the guest's own: a writable copy of the template
+                lines[-1] += f" a writable copy of {m.path} per guest"
+                lines.append(f"-drive if=pflash,format=raw,unit=1,file=GUEST-{m.name}")
+        elif m.kind is FileClass.BIOS:
+            lines += [f"<!-- instead of {m.original} (-bios) -->",
+                      f"<loader readonly='yes' type='rom'>{m.path}</loader>"]
+        elif m.unit == 0:
+            lines += [f"<!-- instead of {m.original} (pflash code) -->",
+                      f"<loader readonly='yes' type='pflash'>{m.path}</loader>"]
+        else:
+            lines += [f"<!-- instead of {m.original} (the variables template) -->",
+                      f"<nvram template='{m.path}'/>"]
+    return "".join(line + "\n" for line in lines)
+
+
 def mappings(romset: RomSet, table: NicTable = BUILTIN,
-             install_dir: str | None = None) -> list[RomMapping]:
+             install_dir: str | None = None, required: bool = True) -> list[RomMapping]:
     """One entry per family whose default ROM one of the compat ROMs replaces (paired by
     :func:`~ipxe_compat.core.names.original_of`, as check and verify-migration pair)."""
     defaults = {family.rom for family in table.families}
@@ -118,9 +162,10 @@ def mappings(romset: RomSet, table: NicTable = BUILTIN,
             if family.rom == base:
                 found.append(RomMapping(family.driver, family.models, rom.name,
                                         f"{directory}/{rom.name}", base))
-    if not found:
+    if not found and required:
         names = ", ".join(rom.name for rom in romset.roms)
-        raise UsageError(f"no compat ROM replaces a QEMU default ROM (ROMs: {names})")
+        raise UsageError(f"no compat ROM replaces a QEMU default ROM, nor a -bios or pflash "
+                         f"image (ROMs: {names})")
     return sorted(found, key=lambda m: (m.driver, m.rom))
 
 
@@ -195,6 +240,9 @@ def compat_package(maps: Sequence[RomMapping], romset: RomSet) -> str:
     packages = sorted({r.origin.package for r in romset.roms if r.origin.package})
     if len(packages) == 1:
         return packages[0]
+    if not maps:  # firmware only: its package is named after its origin, which only a .deb says
+        raise UsageError("a firmware compat set names its package only as a .deb: give the "
+                         "compat package's .deb")
     prefixes = sorted({m.rom[: -len(m.default)] for m in maps})
     names = sorted({compat.package_of_prefix(prefix) for prefix in prefixes})
     if len(names) != 1:

@@ -29,8 +29,9 @@ from ..core.devices import NicTable
 from ..errors import IpxeCompatError, UsageError
 from .qmp import Qemu, QmpError, device_help, private_dir
 
-__all__ = ["MigrationInfo", "QemuFacts", "machines", "migration_info", "pci_nic_models",
-           "probe_qemu", "qemu_version", "qom_text", "qom_types", "romfile", "run_state"]
+__all__ = ["MigrationInfo", "QemuFacts", "incoming_port", "machines", "migration_info",
+           "pci_nic_models", "probe_qemu", "qemu_version", "qom_text", "qom_types", "romfile",
+           "run_state"]
 
 _NET_SECTION = re.compile(r"^Network devices:\n(.*?)(?:\n\n|\Z)", re.DOTALL | re.MULTILINE)
 _PCI_DEVICE = re.compile(r'^name "([^"\n]*)", bus PCI\b', re.MULTILINE)
@@ -53,6 +54,7 @@ class QemuFacts:
     default_machine: str  # versioned: pc-i440fx-7.2, not its alias pc
     machines: dict[str, str]  # every name and alias -> the versioned name
     nics: NicTable
+    sees_tmpdir: bool = True  # sees this machine's TMPDIR (not so: a chroot, container, ssh)
 
     @property
     def label(self) -> str:
@@ -192,6 +194,18 @@ def migration_info(answer: object) -> MigrationInfo:
     return MigrationInfo(status, error)
 
 
+def incoming_port(answer: object) -> int:
+    """The TCP port a destination listens on after ``migrate-incoming tcp:HOST:0``: query-migrate's
+    ``socket-address`` (QEMU >= 4.0), ``[{"type": "inet", "host": ..., "port": "37761"}]``."""
+    for address in _objects(_object(answer, "query-migrate").get("socket-address"),
+                            "query-migrate's socket-address"):
+        port = address.get("port")
+        if address.get("type") == "inet" and isinstance(port, str) and port.isascii() \
+                and port.isdigit() and 0 < int(port) < 1 << 16:
+            return int(port)
+    raise QmpError(f"query-migrate names no TCP port it listens on: {_excerpt(answer)}")
+
+
 # --- the probe ----------------------------------------------------------------------------------
 
 
@@ -223,6 +237,7 @@ def probe_qemu(command: Sequence[str], timeout: float = 30.0) -> QemuFacts:
                     continue  # cannot exist on this host (pvrdma): no guest can have it either
                 defaults[model] = romfile(qemu.command(
                     "qom-get", path=f"/machine/peripheral/nic{index}", property="romfile"), model)
+            sees = qemu.sees_workdir()
     except UsageError:
         raise
     except IpxeCompatError as error:  # QmpError, and the runner's errors
@@ -231,4 +246,4 @@ def probe_qemu(command: Sequence[str], timeout: float = 30.0) -> QemuFacts:
         shutil.rmtree(workdir, ignore_errors=True)
     table = NicTable.build(defaults, parents, abstract, origin=f"QEMU {found} ({label})",
                            version=found)
-    return QemuFacts(tuple(command), found, default, names, table)
+    return QemuFacts(tuple(command), found, default, names, table, sees)

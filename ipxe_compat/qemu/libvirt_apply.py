@@ -2,7 +2,9 @@
 
 Each ``<interface>`` whose model loads, by default, an original ROM that the compat set
 replaces gets ``<rom file='COMPAT PATH'/>`` (or that ``file`` on its ``<rom>`` element); a
-``<loader>`` that names an original firmware file names the compat file instead. The XML is
+``<loader>`` that names an original firmware file names the compat file instead, and so does an
+``<nvram template>`` that names an original variables image (the template libvirt copies when
+the guest has no variable store yet: it must match the code image). The XML is
 edited as a tree (:mod:`..core.domxml`), so the layout does not matter (an ``<interface>`` on
 one line is found as surely as one over five), and applying it to its own output changes
 nothing. An interface that already names another ROM file, or that has its ROM disabled, is
@@ -11,16 +13,20 @@ left as it is and reported. Pure.
 
 from __future__ import annotations
 
+import posixpath
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..core import compat
 from ..core.devices import BUILTIN, NicTable, libvirt_model
 from ..core.domxml import Domain, parse, serialize
+from ..errors import UsageError
 from ..input import RomSet
-from .config import RomMapping, compat_package, mappings
+from .config import FIRMWARE_KINDS, RomMapping, compat_package, mappings
+from .firmware import firmware_mappings
 
-__all__ = ["Applied", "CompatPaths", "apply_xml", "compat_paths", "nic_paths"]
+__all__ = ["Applied", "CompatPaths", "apply_xml", "combine", "compat_paths", "nic_paths"]
 
 #: libvirt's NIC model when an x86 domain's <interface> has none (dumpxml then shows it).
 DEFAULT_X86_MODEL = "rtl8139"
@@ -31,22 +37,56 @@ class CompatPaths:
     """What a compat set changes in a domain XML, and the packages that install its files."""
 
     nics: Mapping[str, str]  # libvirt <model type> -> the compat ROM's installed path
-    loaders: Mapping[str, str] = field(default_factory=dict)  # original firmware -> compat file
+    #: original firmware path -> compat file: <loader> images and <nvram template> variables
+    loaders: Mapping[str, str] = field(default_factory=dict)
     packages: tuple[str, ...] = ()
+    owners: Mapping[str, str] = field(default_factory=dict)  # compat path -> its package
+
+    def packages_of(self, used: Sequence[str]) -> tuple[str, ...]:
+        """The packages that install the compat files ``used`` (all of them if unknown)."""
+        found = tuple(dict.fromkeys(self.owners[p] for p in used if p in self.owners))
+        return found or self.packages
 
 
 def compat_paths(romset: RomSet, table: NicTable = BUILTIN,
                  install_dir: str | None = None) -> CompatPaths:
     """The paths ``--apply`` writes for ``romset`` (a compat package, tree or directory)."""
-    maps = mappings(romset, table, install_dir)
-    return CompatPaths(nic_paths(maps), _firmware_paths(romset), (compat_package(maps, romset),))
+    loaders = _firmware_paths(romset, install_dir)
+    maps = mappings(romset, table, install_dir, required=not loaders)
+    nics = nic_paths(maps)
+    package = compat_package(maps, romset)
+    owners = dict.fromkeys((*nics.values(), *loaders.values()), package)
+    return CompatPaths(nics, loaders, (package,), owners)
 
 
-def _firmware_paths(romset: RomSet) -> dict[str, str]:
-    """Original firmware file -> compat file, for ``<loader>``: the seam for firmware compat
-    sets (issue 20); a NIC ROM set has none."""
-    del romset
-    return {}
+def combine(sets: Sequence[CompatPaths]) -> CompatPaths:
+    """Several compat sets applied together (preflight's repeated ``--apply``: the iPXE and the
+    OVMF compat packages); exit 2 if two of them put different files in one place."""
+    nics: dict[str, str] = {}
+    loaders: dict[str, str] = {}
+    for paths in sets:
+        for mine, theirs, what in ((nics, paths.nics, "NIC model"),
+                                   (loaders, paths.loaders, "firmware")):
+            for key, path in theirs.items():
+                if mine.setdefault(key, path) != path:
+                    raise UsageError(f"two compat sets replace {what} {key}: with {mine[key]} "
+                                     f"and with {path}")
+    packages = tuple(dict.fromkeys(p for paths in sets for p in paths.packages))
+    owners = {path: owner for paths in sets for path, owner in paths.owners.items()}
+    return CompatPaths(nics, loaders, packages, owners)
+
+
+def _firmware_paths(romset: RomSet, install_dir: str | None = None) -> dict[str, str]:
+    """Original firmware path -> compat file, for ``<loader>`` (-bios and pflash code images)
+    and ``<nvram template>`` (pflash variables images), from
+    :func:`~.firmware.firmware_mappings`. The original is named where the compat file lies
+    (generate installs each image beside where its origin had it: /usr/share/ovmf,
+    /usr/share/OVMF) and in QEMU's firmware directory, where Debian's ovmf links OVMF.fd."""
+    found: dict[str, str] = {}
+    for m in firmware_mappings(romset, install_dir, FIRMWARE_KINDS).values():
+        for directory in dict.fromkeys((posixpath.dirname(m.path), compat.DEFAULT_INSTALL_DIR)):
+            found[posixpath.join(directory, m.original)] = m.path
+    return found
 
 
 @dataclass(frozen=True)
@@ -56,6 +96,7 @@ class Applied:
     xml: str
     changed: tuple[str, ...]
     left_alone: tuple[str, ...]
+    used: tuple[str, ...] = ()  # the compat files the edited XML names anew
 
 
 def nic_paths(maps: tuple[RomMapping, ...] | list[RomMapping]) -> dict[str, str]:
@@ -69,14 +110,27 @@ def apply_xml(text: str, paths: CompatPaths, what: str = "domain XML") -> Applie
     domain = parse(text, what)
     changed: list[str] = []
     left: list[str] = []
+    used: list[str] = []
     for index, interface in enumerate(domain.root.iter("interface")):
-        _interface(domain, index, interface, nics, changed, left)
+        _interface(domain, index, interface, nics, changed, left, used)
+    originals = {posixpath.basename(path) for path in loaders}
     for loader in domain.root.iter("loader"):
         path = (loader.text or "").strip()
         if path in loaders and loaders[path] != path:
             loader.text = loaders[path]
             changed.append(f"<loader> {path} -> {loaders[path]}")
-    return Applied(serialize(domain) if changed else _unchanged(text), tuple(changed), tuple(left))
+            used.append(loaders[path])
+        elif path not in loaders and posixpath.basename(path) in originals:
+            left.append(f"<loader> {path}: not where the firmware packages install "
+                        f"{posixpath.basename(path)}, left alone")
+    for nvram in domain.root.iter("nvram"):
+        template = nvram.get("template", "")
+        if template in loaders and loaders[template] != template:
+            nvram.set("template", loaders[template])
+            changed.append(f"<nvram template> {template} -> {loaders[template]}")
+            used.append(loaders[template])
+    return Applied(serialize(domain) if changed else _unchanged(text), tuple(changed), tuple(left),
+                   tuple(dict.fromkeys(used)))
 
 
 def _unchanged(text: str) -> str:
@@ -92,7 +146,7 @@ def _label(domain: Domain, index: int, interface: ET.Element, model: str) -> str
 
 
 def _interface(domain: Domain, index: int, interface: ET.Element, nics: Mapping[str, str],
-               changed: list[str], left: list[str]) -> None:
+               changed: list[str], left: list[str], used: list[str]) -> None:
     model_element = interface.find("model")
     model = model_element.get("type") if model_element is not None else None
     if model is None:
@@ -120,6 +174,7 @@ def _interface(domain: Domain, index: int, interface: ET.Element, nics: Mapping[
         return
     rom.set("file", path)
     changed.append(f"{label}: <rom file='{path}'/>")
+    used.append(path)
 
 
 def _indent(parent: ET.Element, child: ET.Element) -> None:

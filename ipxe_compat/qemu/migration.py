@@ -8,6 +8,11 @@ loads its own QEMU's installed defaults for every NIC model both QEMUs have that
 the upgraded host as it is, plus the ``-global`` lines of ``qemu-config`` given with
 ``--to-config`` (or none, to show the failure they fix).
 
+Firmware sets (seabios, ovmf, a firmware compat package) add one case per ``-bios`` and pflash
+image of FROM that TO also has: the source boots FROM's image (``-bios FILE``, or the pflash unit
+its name gives: code on 0, variables on 1 beside an identical filler on 0), the destination TO's;
+a refusal names the block and both sizes (``Size mismatch: pc.bios: 0x200000 != 0x400000``).
+
 Both ends are paused QEMUs (TCG, no disk, no network) of ``--machine`` (default: the source
 QEMU's default machine type, versioned: what guests on the old host run). QMP ``migrate`` runs
 and the migration counts as completed only once the destination has left ``inmigrate`` and is
@@ -21,6 +26,7 @@ import math
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -31,13 +37,21 @@ from typing import Any
 
 from ..core import compat
 from ..core.devices import devices_driven_by
+from ..core.firmware import FileClass, block_size, flash_unit
 from ..core.names import pair
 from ..core.outcome import Outcome, aligned
 from ..core.sizes import bucket
 from ..errors import UsageError
 from ..input import RomFile, RomSet
 from ..runner import kill_all
-from .discover import QemuFacts, migration_info, probe_qemu, qom_text, run_state
+from .discover import (
+    QemuFacts,
+    incoming_port,
+    migration_info,
+    probe_qemu,
+    qom_text,
+    run_state,
+)
 from .qmp import Qemu, QmpError, find_qemu, private_dir
 
 __all__ = ["Ends", "MigrationCase", "MigrationRequest", "parse_globals", "plan_cases",
@@ -51,6 +65,10 @@ PROBE_TIMEOUT = 60.0
 #: ne2k_pci's is ``ne2000.rom``): match it, never build it.
 SIZE_MISMATCH = re.compile(r"Size mismatch: (?P<block>\S+): 0x(?P<source>[0-9a-fA-F]+) != "
                            r"0x(?P<destination>[0-9a-fA-F]+)")
+#: The DEVICE a firmware case is reported (and chosen with --device) as.
+BIOS_CASE = "-bios"
+PFLASH_CASES = ("pflash0", "pflash1")
+FIRMWARE_CASES = (BIOS_CASE, *PFLASH_CASES)
 _GLOBAL = re.compile(r"-global\s+([A-Za-z0-9_.-]+\.[A-Za-z0-9_-]+=[A-Za-z0-9_.,+/-]+)")
 
 
@@ -119,13 +137,26 @@ def verify_migration(sets: tuple[RomSet, RomSet] | None, request: MigrationReque
     target_facts.machine(chosen)
     ends = Ends(source_facts, target_facts, chosen, to_globals)
     if sets is not None:
+        _files_visible(ends)
         cases = plan_cases(*sets, request.devices, ends)
     else:
         cases = plan_installed(request.devices, ends)
     results = verify(ends, cases, request.timeout, request.jobs)
-    problems = tuple(f"{_label(r.case)}: migration {r.status}: {r.error}"
+    problems = tuple(f"{_label(r.case)}: migration {r.status}: {r.error}{_sizes(r.error)}"
                      for r in results if not r.ok)
     return Outcome(results_json(ends, results), results_table(ends, results), problems)
+
+
+def _files_visible(ends: Ends) -> None:
+    """FROM and TO ROMs reach QEMU as copies in this machine's TMPDIR: both QEMUs must see it
+    (docs/cli.md, "QEMU commands anywhere"); exit 2 naming the one that does not."""
+    for facts in (ends.source, ends.destination):
+        if not facts.sees_tmpdir:
+            raise UsageError(
+                f"{facts.label} does not see this machine's TMPDIR ({tempfile.gettempdir()}), "
+                "where FROM and TO files are given to QEMU: run it where it does (e.g. "
+                "bind-mount that directory into its root at the same path) or verify the "
+                "installed ROMs (no FROM TO)")
 
 
 def parse_globals(text: str) -> tuple[str, ...]:
@@ -133,8 +164,8 @@ def parse_globals(text: str) -> tuple[str, ...]:
     other line is refused (only -global reaches the destination)."""
     found = []
     for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+        if not line.strip() or line.lstrip().startswith(("#", "-bios ", "-drive if=pflash")):
+            continue  # a comment, or firmware chosen per guest (FROM/TO sets verify those)
         match = _GLOBAL.fullmatch(line.strip())
         if match is None:
             raise UsageError(f"--to-config line {number} is not '-global TYPE.PROP=VALUE': "
@@ -145,7 +176,7 @@ def parse_globals(text: str) -> tuple[str, ...]:
 
 def _common(devices: Sequence[str], ends: Ends, known: Sequence[str]) -> set[str]:
     both = set(known) & set(ends.destination.nics.defaults)
-    unknown = [d for d in devices if d not in both]
+    unknown = [d for d in devices if d not in both and d not in FIRMWARE_CASES]
     if unknown:
         raise UsageError(f"unknown NIC model(s) {', '.join(unknown)} (models loading a ROM on "
                          f"both QEMUs: {', '.join(sorted(both))})")
@@ -163,18 +194,34 @@ def plan_cases(
     for from_name, to_name in pair(from_by, to_by):
         if from_name is None or to_name is None:
             continue
+        rom = from_by[from_name]
+        firmware = firmware_case(rom.kind, from_name)
+        if firmware is not None:
+            if not devices or firmware in devices:
+                cases.append(MigrationCase(firmware, rom, to_by[to_name]))
+            continue
         for device in devices_driven_by(from_name, table):
             if device in wanted:
-                cases.append(MigrationCase(device, from_by[from_name], to_by[to_name]))
+                cases.append(MigrationCase(device, rom, to_by[to_name]))
     if not cases:
-        raise UsageError("no ROM of FROM has a partner in TO for the chosen NIC models")
+        raise UsageError("no file of FROM has a partner in TO for the chosen NIC models or "
+                         "firmware (-bios and pflash images)")
     return sorted(cases, key=lambda c: (c.device, c.source.name if c.source else ""))
+
+
+def firmware_case(kind: FileClass, name: str) -> str | None:
+    """The case a -bios or pflash image is run as; None for other classes."""
+    if kind is FileClass.BIOS:
+        return BIOS_CASE
+    if kind is FileClass.PFLASH:
+        return PFLASH_CASES[flash_unit(name)]
+    return None
 
 
 def plan_installed(devices: Sequence[str], ends: Ends) -> list[MigrationCase]:
     """One case per NIC model both QEMUs have that loads a ROM by default."""
-    return [MigrationCase(d, None, None)
-            for d in sorted(_common(devices, ends, list(ends.source.nics.defaults)))]
+    nics = _common(devices, ends, list(ends.source.nics.defaults))
+    return [MigrationCase(d, None, None) for d in sorted(nics - set(FIRMWARE_CASES))]
 
 
 def verify(ends: Ends, cases: Sequence[MigrationCase], timeout: float = compat.DEFAULT_TIMEOUT,
@@ -202,7 +249,8 @@ def migrate(ends: Ends, case: MigrationCase, timeout: float = compat.DEFAULT_TIM
         source_args = _device(case.device, case.source, workdir / "from.rom")
         target_args = _device(case.device, case.target, workdir / "to.rom")
         target_args += [w for g in ends.to_globals for w in ("-global", g)]
-        status, error, to_romfile = _run(ends, source_args, target_args, workdir, timeout, cancel)
+        status, error, to_romfile = _run(ends, source_args, target_args, workdir, timeout, cancel,
+                                         nic=case.device not in FIRMWARE_CASES)
     except QmpError as failure:
         status, error = "error", failure.message
     finally:
@@ -214,24 +262,30 @@ def _device(model: str, rom: RomFile | None, path: Path) -> list[str]:
     if rom is None:
         return ["-device", f"{model},id=nic"]
     path.write_bytes(rom.data)
+    if model == BIOS_CASE:
+        return ["-bios", str(path)]
+    if model in PFLASH_CASES:
+        drive = "if=pflash,format=raw,readonly=on,unit={},file={}"
+        if model == PFLASH_CASES[0]:
+            return ["-drive", drive.format(0, path)]
+        filler = path.with_name(f"{path.name}.unit0")  # the same 64 KiB at both ends
+        filler.write_bytes(bytes(64 << 10))
+        return ["-drive", drive.format(0, filler), "-drive", drive.format(1, path)]
     return ["-device", f"{model},id=nic,romfile={path}"]
 
 
 def _run(ends: Ends, source_args: list[str], target_args: list[str], workdir: Path,
-         timeout: float, cancel: threading.Event | None) -> tuple[str, str | None, str | None]:
-    sock = workdir / "migration.sock"
+         timeout: float, cancel: threading.Event | None,
+         nic: bool = True) -> tuple[str, str | None, str | None]:
     deadline = time.monotonic() + timeout
     machine = ["-machine", ends.machine]
-    incoming = [*machine, *target_args, "-incoming", f"unix:{sock}"]
+    incoming = [*machine, *target_args, "-incoming", "defer"]
     with Qemu(ends.destination.command, workdir, "to", incoming, timeout) as target, \
             Qemu(ends.source.command, workdir, "from", [*machine, *source_args],
                  timeout) as source:
-        while not sock.exists():
-            if time.monotonic() > deadline:
-                return "timeout", "the destination never listened for the migration", None
-            time.sleep(POLL)
+        uri = _listen(ends, target, workdir)
         try:
-            source.command("migrate", uri=f"unix:{sock}")
+            source.command("migrate", uri=uri)
         except QmpError as refused:  # "State blocked by non-migratable device ..."
             return "blocked", refused.message.removeprefix("QMP migrate failed: "), None
         while True:
@@ -241,14 +295,29 @@ def _run(ends: Ends, source_args: list[str], target_args: list[str], workdir: Pa
                 target.exited(wait=5)  # the destination prints why, then exits
                 return "failed", target.error_line() or info.error or status, None
             if status == "completed" and _arrived(target):
-                return "completed", None, qom_text(target.command(
+                romfile = qom_text(target.command(
                     "qom-get", path="/machine/peripheral/nic", property="romfile"),
-                    "the NIC's romfile")
+                    "the NIC's romfile") if nic else None
+                return "completed", None, romfile
             if cancel is not None and cancel.is_set():
                 return "error", "interrupted", None
             if time.monotonic() > deadline:
                 return "timeout", f"migration still {status} after {timeout} s", None
             time.sleep(POLL)
+
+
+def _listen(ends: Ends, target: Qemu, workdir: Path) -> str:
+    """Make the destination listen; the URI the source migrates to. A unix socket in the private
+    directory when both QEMUs see it (nobody else can connect to it); otherwise TCP on
+    127.0.0.1 at a port the destination picks, for QEMUs in chroots or containers that share
+    this machine's network namespace but not its /tmp (docs/cli.md, "QEMU commands anywhere").
+    """
+    if ends.source.sees_tmpdir and ends.destination.sees_tmpdir:
+        uri = f"unix:{workdir / 'migration.sock'}"
+        target.command("migrate-incoming", uri=uri)
+        return uri
+    target.command("migrate-incoming", uri="tcp:127.0.0.1:0")
+    return f"tcp:127.0.0.1:{incoming_port(target.command('query-migrate'))}"
 
 
 def _arrived(target: Qemu) -> bool:
@@ -268,6 +337,15 @@ def size_mismatch(error: str | None) -> dict[str, Any] | None:
             "destination_size": int(match["destination"], 16)}
 
 
+def _sizes(error: str | None) -> str:
+    """QEMU's refusal in bytes: `` (block pc.bios: 2097152 -> 4194304 bytes)``."""
+    found = size_mismatch(error)
+    if found is None:
+        return ""
+    return (f" (block {found['block']}: {found['source_size']} -> "
+            f"{found['destination_size']} bytes)")
+
+
 def _label(case: MigrationCase) -> str:
     if case.source is None or case.target is None:
         return case.device
@@ -277,8 +355,9 @@ def _label(case: MigrationCase) -> str:
 def _rom_json(rom: RomFile | None, prefix: str) -> dict[str, Any]:
     if rom is None:
         return {f"{prefix}_rom": None, f"{prefix}_size": None, f"{prefix}_bucket": None}
+    block = block_size(rom.kind, rom.size) if rom.kind is not FileClass.OPTION_ROM else None
     return {f"{prefix}_rom": rom.name, f"{prefix}_size": rom.size,
-            f"{prefix}_bucket": bucket(rom.size)}
+            f"{prefix}_bucket": block if block is not None else bucket(rom.size)}
 
 
 def _qemu_json(facts: QemuFacts) -> dict[str, Any]:

@@ -3,19 +3,22 @@
 Every QEMU is started paused (``-S``), with TCG, no defaults, no display, no disk and no network,
 in a private temporary directory, which is also its working directory: QEMU looks for a bare
 romfile name in its cwd before its data directories, so a stray ``*.rom`` in the user's directory
-is never picked up. QEMU is a command, not only a path (``chroot /srv/trixie qemu-system-x86_64``
-runs another distribution's build; such a QEMU must see the private directory, e.g. through
-TMPDIR on a bind-mounted directory).
+is never picked up. QEMU is a command, not only a path: ``chroot /srv/trixie qemu-system-x86_64``
+runs another distribution's build, ``ssh HOST qemu-system-x86_64`` another machine's. Such a
+QEMU need not see this machine's /tmp (docs/cli.md, "QEMU commands anywhere"): QMP goes over its
+own stdin and stdout; only files given to it by path (FROM/TO ROM copies) need the private
+directory, and :meth:`Qemu.sees_workdir` tells whether it has it.
 
 Each QEMU runs through :mod:`ipxe_compat.runner`, in a session of its own: a wrapper script
 without ``exec``, or anything the command starts, ends with it. :class:`Qemu` is a context
 manager that always ends it: QMP ``quit`` first (it reaches a QEMU behind any wrapper), then the
 group is killed, also on timeouts, errors, Ctrl-C and SIGTERM.
 
-QMP travels over a :class:`Channel`: :class:`UnixSocket` (a socket in the private directory) is
-the one used now; a channel over QEMU's own stdin and stdout, for a QEMU that does not share this
-machine's /tmp, is another implementation of the same four methods. Whatever arrives is bytes
-until :mod:`.discover`'s boundary has checked its shape: :meth:`Qemu.command` returns ``object``.
+QMP travels over a :class:`Channel`: :class:`Stdio` (QEMU's stdin and stdout, ``-chardev
+stdio``), the default, reaches QEMU through any wrapper that passes stdio on (chroot, unshare,
+a container runtime, ssh); :class:`UnixSocket` (a socket in the private directory) needs a QEMU
+that shares this machine's /tmp. Whatever arrives is bytes until :mod:`.discover`'s boundary has
+checked its shape: :meth:`Qemu.command` returns ``object``.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from ..core.tools import install_hint
 from ..errors import ToolError, UsageError
 from ..runner import DEVNULL, PIPE, Child, RunError, ToolMissing, resolve, run
 
-__all__ = ["Channel", "Qemu", "QmpError", "UnixSocket", "device_help", "find_qemu", "private_dir"]
+__all__ = ["Channel", "Qemu", "QmpError", "Stdio", "UnixSocket", "device_help", "find_qemu",
+           "private_dir"]
 
 BASE_ARGS = ("-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none",
              "-S", "-serial", "none", "-monitor", "none")
@@ -164,6 +168,51 @@ class UnixSocket:
             self._sock = None
 
 
+class Stdio:
+    """QMP on QEMU's own stdin and stdout (``-chardev stdio`` as a control monitor): no file,
+    no socket, so it reaches a QEMU in a chroot or container or behind ssh as surely as a local
+    one. ``signal=off``: a byte on stdin never stops QEMU. QEMU prints nothing else on stdout
+    (``-serial none -monitor none -display none``); its messages go to stderr."""
+
+    stdio = True
+
+    def __init__(self) -> None:
+        self._child: Child | None = None
+
+    def qemu_args(self) -> list[str]:
+        return ["-chardev", "stdio,id=ipxe-compat-qmp,signal=off",
+                "-mon", "chardev=ipxe-compat-qmp,mode=control"]
+
+    def connect(self, qemu: Qemu, deadline: float) -> None:
+        del deadline  # the pipes exist as soon as the process does; the greeting is awaited
+        self._child = qemu.child
+
+    def send(self, data: bytes) -> None:
+        assert self._child is not None
+        assert self._child.stdin is not None
+        try:
+            self._child.stdin.write(data)
+            self._child.stdin.flush()
+        except (OSError, ValueError) as error:  # EPIPE: QEMU is gone; ValueError: closed
+            raise QmpError(f"QMP write failed: {getattr(error, 'strerror', None) or error}"
+                           ) from error
+
+    def receive(self, timeout: float) -> bytes:
+        assert self._child is not None
+        try:
+            return self._child.read(_CHUNK, max(timeout, 0.001))
+        except RunError as error:
+            raise QmpError(f"QEMU did not answer within {timeout:g} s") from error
+        except OSError as error:
+            raise QmpError(f"QMP read failed: {error.strerror or error}") from error
+
+    def close(self) -> None:
+        if self._child is not None and self._child.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._child.stdin.close()
+        self._child = None
+
+
 class _Head:
     """The first MAX_STDERR bytes of a pipe, read by a thread that drains the rest from its own
     copy of the descriptor, until end-of-file or :meth:`stop` (a grandchild may hold the pipe
@@ -209,7 +258,8 @@ class Qemu:
                  timeout: float, channel: Channel | None = None):
         self.workdir = workdir
         self.timeout = timeout
-        self.channel: Channel = channel or UnixSocket(workdir / f"{name}.qmp")
+        self.name = name
+        self.channel: Channel = channel or Stdio()
         self.argv = [*command, *BASE_ARGS, *self.channel.qemu_args(), *extra]
         self.child: Child | None = None
         self._stderr: _Head | None = None
@@ -279,6 +329,24 @@ class Qemu:
                 return text.strip()
         return None
 
+    def sees_workdir(self) -> bool:
+        """Whether this QEMU sees its private directory as this process does: asked to create a
+        file there (a file chardev), it must appear here. A QEMU in a chroot or container
+        without that directory, or on another host, does not; files given to it by path are
+        then not the ones this process wrote."""
+        marker = self.workdir / f"{self.name}.seen"
+        try:
+            self.command("chardev-add", id="ipxe-compat-seen",
+                         backend={"type": "file", "data": {"out": str(marker)}})
+        except QmpError:
+            return False  # no such directory there (or not writable for it)
+        seen = marker.exists()
+        with contextlib.suppress(QmpError):
+            self.command("chardev-remove", id="ipxe-compat-seen")
+        with contextlib.suppress(OSError):
+            marker.unlink()
+        return seen
+
     def _send(self, request: dict[str, object]) -> None:
         self.channel.send(json.dumps(request).encode() + b"\n")
 
@@ -290,6 +358,9 @@ class Qemu:
                 raise QmpError(f"QMP message longer than {MAX_QMP_LINE} bytes: not QEMU's QMP")
             chunk = self.channel.receive(deadline - time.monotonic())
             if not chunk:
+                if not self._connected:  # stdio: end of file before the greeting
+                    self.exited(QUIT_GRACE)  # its stderr is whole once it has ended
+                    raise QmpError(f"QEMU exited at start: {self.error_line() or 'no message'}")
                 raise QmpError(f"QEMU closed its QMP channel: {self.error_line() or 'no message'}")
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
