@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ipxe-compat benchmark: real packages, alternating runs, medians, peak RSS, ratios.
 
-    .venv/bin/python bench/bench.py            # the table for README (a few minutes)
+    .venv/bin/python bench/bench.py            # the table (a few minutes; docs/performance.md)
     .venv/bin/python bench/bench.py --smoke    # one quick round: checks that everything runs
 
 Measured side by side in one run, alternating so that drift hits both sides alike:

@@ -80,10 +80,26 @@ def _meson_python() -> Path:
     return venv / "bin" / "python3"
 
 
-def build_key(dsc: Path, patch: Path) -> str:
+def toolchain(python: Path) -> str:
+    """The versions of what compiles QEMU (Debian's packages, meson from PyPI): part of the key,
+    so a cache shared between machines (CI's fresh root and its host) never hands out a binary
+    built by another toolchain."""
+    packages = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package}=${Version}\n", *BUILD_DEPENDS[1:]],
+        capture_output=True, text=True, check=False).stdout
+    meson = subprocess.run([str(python), "-m", "mesonbuild.mesonmain", "--version"],
+                           capture_output=True, text=True, check=False).stdout
+    compiler = subprocess.run(["gcc", "--version"], capture_output=True, text=True,
+                              check=False).stdout.partition("\n")[0]
+    return f"{packages}meson={meson.strip()}\n{compiler}\n"
+
+
+def build_key(dsc: Path, patch: Path, tools: str = "") -> str:
+    """The build's cache key: everything that goes into the binary (source, patch, configure
+    options, recipe, toolchain)."""
     digest = hashlib.sha256()
     for part in (dsc.name.encode(), dsc.read_bytes(), patch.read_bytes(), repr(CONFIGURE).encode(),
-                 str(RECIPE).encode()):
+                 str(RECIPE).encode(), tools.encode()):
         digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()[:16]
 
@@ -106,10 +122,10 @@ def patched_qemu(patch: Path, version: str = TRIXIE_QEMU, suite: str = "trixie")
     dsc = fetch_source(version, suite)
     builds = archive.cache_dir() / "qemu-builds"
     builds.mkdir(exist_ok=True)
-    final = builds / f"{dsc.stem}-{build_key(dsc, patch)}"
+    python = _meson_python()
+    final = builds / f"{dsc.stem}-{build_key(dsc, patch, toolchain(python))}"
     with locked(builds / f".{final.name}.lock"):
         if not (final / "qemu-system-x86_64").exists():
-            python = _meson_python()
             with tempfile.TemporaryDirectory(prefix=".build-", dir=builds) as scratch:
                 started = time.monotonic()
                 tree = unpack_patched(dsc, patch, Path(scratch))

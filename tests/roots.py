@@ -26,6 +26,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -140,6 +141,7 @@ def _build(spec: RootSpec, final: Path) -> None:
             return
         scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=roots_dir()))
         partial = scratch / final.name  # mmdebstrap wants to create its target itself
+        started = time.monotonic()
         try:
             result = subprocess.run(mmdebstrap_argv(spec, partial), capture_output=True,
                                     text=True, check=False)
@@ -148,6 +150,24 @@ def _build(spec: RootSpec, final: Path) -> None:
             partial.rename(final)
         finally:
             shutil.rmtree(scratch)
+        record_cost(final, time.monotonic() - started, {
+            "suite": spec.suite, "variant": spec.variant, "packages": sorted(spec.packages),
+            "debs": [deb.name for deb in spec.debs], "setup": list(spec.setup)})
+
+
+def disk_bytes(path: Path) -> int:
+    """What ``path`` (a file or a tree) takes, counted by file sizes."""
+    if not path.is_dir():
+        return path.stat().st_size
+    return sum(entry.lstat().st_size for entry in path.rglob("*") if not entry.is_dir())
+
+
+def record_cost(entry: Path, seconds: float, what: dict[str, object]) -> None:
+    """``ENTRY.json`` beside a cache entry: what it is, what making it cost and when, for
+    bench/caches.py (what a cold cache costs) and for no test."""
+    cost = {**what, "seconds": round(seconds, 1), "bytes": disk_bytes(entry),
+            "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    entry.with_name(f"{entry.name}.json").write_text(json.dumps(cost, indent=1) + "\n")
 
 
 def ensure_root(spec: RootSpec) -> Root:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import factory
+from tests.cli_run import run_cli
 
 ENV = {"DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org",
        "SOURCE_DATE_EPOCH": "1700000000"}
@@ -20,14 +21,7 @@ def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("DEBFULLNAME", "DEBEMAIL")}
-    return subprocess.run(
-        [sys.executable, "-m", "ipxe_compat", *args],
-        cwd=cwd,
-        text=True,
-        check=False,
-        capture_output=True,
-        env={**base, **(ENV if env is None else env)},
-    )
+    return run_cli(args, cwd, {**base, **(ENV if env is None else env)})
 
 
 def assert_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
@@ -295,7 +289,7 @@ def test_an_internal_error_is_exit_3_in_one_line(tmp_path: Path, deb: Path,
         raise KeyError("a bug")
 
     monkeypatch.setattr(report, "rom_errors", bug)
-    with pytest.raises(SystemExit) as caught:
+    with pytest.raises(SystemExit, match=r"^3$") as caught:
         cli.main(["inspect", str(deb)])
     assert caught.value.code == 3
     assert capsys.readouterr().err == ("ipxe-compat: error: internal error: KeyError: 'a bug' "

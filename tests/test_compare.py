@@ -171,9 +171,12 @@ def test_guard_exact_and_at_most() -> None:
         guard(roms, [Expectation("efi-*.ROM", 262144)])
 
 
-@pytest.mark.parametrize("text", ["efi-*.rom", "=256k", "efi-*.rom=300k", "efi=abc"])
-def test_bad_expectations(text: str) -> None:
-    with pytest.raises(UsageError):
+@pytest.mark.parametrize(("text", "error"), [
+    ("efi-*.rom", "is not GLOB=SIZE"), ("=256k", "is not GLOB=SIZE"),
+    ("efi-*.rom=300k", "is not a power of two"), ("efi=abc", "'abc' is not a number"),
+])
+def test_bad_expectations(text: str, error: str) -> None:
+    with pytest.raises(UsageError, match=error):
         parse_expectation(text)
 
 

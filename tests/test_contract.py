@@ -5,13 +5,13 @@ the prefix in one place and from the bucket in another)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ipxe_compat.core import compat
 from ipxe_compat.errors import UsageError
+from tests.cli_run import run_cli
 from tests.factory import efi_rom
 
 MACHINE_C = """GlobalProperty hw_compat_7_2[] = {
@@ -22,9 +22,7 @@ CONTROL = "Source: qemu\n\nPackage: qemu-system-x86\nDepends: ${misc:Depends},\n
 
 
 def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ipxe_compat", *map(str, args)],
-                          capture_output=True, text=True, check=False,
-                          env={"PATH": "/usr/bin:/bin", **(env or {})})
+    return run_cli(args, Path.cwd(), {"PATH": "/usr/bin:/bin", **(env or {})})
 
 
 def qemu_tree(top: Path) -> Path:

@@ -44,17 +44,9 @@ def copy_source(build: toolpkg.Build, target: Path) -> Path:
     return target / toolpkg.DSC
 
 
-def passed_tests(log: str) -> int:
-    """How many tests the build-time pytest run passed; 0 if it did not run or anything failed."""
-    summary = re.findall(r"^=+ (.*) in [\d.]+s =+$", log, re.MULTILINE)
-    if len(summary) != 1 or re.search(r"failed|error", summary[0]):
-        return 0
-    match = re.search(r"(\d+) passed", summary[0])
-    return int(match.group(1)) if match else 0
-
-
+@pytest.mark.slow
 def test_package_holds_the_tool_its_pages_and_relations(tool_build: toolpkg.Build) -> None:
-    assert passed_tests(tool_build.log) > 100, tool_build.log[-3000:]  # the unit tests ran
+    assert toolpkg.passed_tests(tool_build.log) > 100, tool_build.log[-3000:]  # the unit tests ran
     deb = DebFile(str(tool_build.parent / toolpkg.DEB))
     control = deb.debcontrol()
     names = {str(name).removeprefix("./") for name in deb.data}
@@ -68,6 +60,7 @@ def test_package_holds_the_tool_its_pages_and_relations(tool_build: toolpkg.Buil
     assert f"ipxe-compat:Recommends={control['Recommends']}\n" == substvars()
     expected = {"usr/bin/ipxe-compat", "usr/share/bash-completion/completions/ipxe-compat",
                 "usr/share/doc/ipxe-compat/README.md.gz",
+                "usr/share/doc/ipxe-compat/docs/cli.md.gz",
                 "usr/lib/python3/dist-packages/ipxe_compat/cli/__init__.py",
                 "usr/lib/python3/dist-packages/ipxe_compat/templates/debian/control.j2",
                 "usr/lib/python3/dist-packages/ipxe_compat/debian_skel/debian/verify-roms",
@@ -80,6 +73,7 @@ def test_package_holds_the_tool_its_pages_and_relations(tool_build: toolpkg.Buil
     assert b"\nLicense: GPL-2.0-or-later\n" in metadata
 
 
+@pytest.mark.slow
 def test_man_pages_render_cleanly_and_carry_every_option(tool_build: toolpkg.Build,
                                                         tmp_path: Path) -> None:
     require_tool("man", "dpkg-deb")
@@ -100,6 +94,7 @@ def test_man_pages_render_cleanly_and_carry_every_option(tool_build: toolpkg.Bui
             assert flag.replace("-", "\\-") in source, (page, flag)
 
 
+@pytest.mark.slow
 def test_lintian_bookworm_clean(tool_build: toolpkg.Build) -> None:
     require_tool("lintian")
     result = run([*LINTIAN, f"ipxe-compat_{__version__}_amd64.changes"], cwd=tool_build.parent,
@@ -145,7 +140,7 @@ def test_nocheck_builds_in_sbuild_without_the_test_dependencies(tool_build: tool
     for package in ("python3-pytest", "python3-hypothesis", "python3-debian", "python3-jinja2",
                     "zstd"):
         assert f" {package}_" not in f" {installed.group(1)}", package
-    assert "-m pytest" not in log and passed_tests(log) == 0
+    assert "-m pytest" not in log and toolpkg.passed_tests(log) == 0
     assert (tmp_path / toolpkg.DEB).read_bytes() == (tool_build.parent / toolpkg.DEB).read_bytes()
 
 
@@ -173,7 +168,7 @@ def test_sbuild_in_a_clean_bookworm_chroot(tool_build: toolpkg.Build, sbuild_chr
     print(f"\nsbuild of ipxe-compat (bookworm, unshare): {time.monotonic() - start:.1f} s")
     (log,) = tmp_path.glob(f"ipxe-compat_{__version__}_amd64-*.build")
     assert result.returncode == 0, explain(result) + log.read_text()[-5000:]
-    assert passed_tests(log.read_text()) > 100
+    assert toolpkg.passed_tests(log.read_text()) > 100
     assert (tmp_path / toolpkg.DEB).read_bytes() == (tool_build.parent / toolpkg.DEB).read_bytes()
 
 
@@ -197,7 +192,7 @@ def test_builds_with_trixie_packages(tool_build: toolpkg.Build, tmp_path: Path) 
     print(f"\ndpkg-buildpackage of ipxe-compat in trixie: {time.monotonic() - start:.1f} s")
     log = result.stdout + result.stderr
     assert result.returncode == 0, explain(result)
-    assert "python3.13" in log and passed_tests(log) > 100
+    assert "python3.13" in log and toolpkg.passed_tests(log) > 100
     deb = DebFile(str(tmp_path / toolpkg.DEB))
     control = deb.debcontrol()
     names = {str(name).removeprefix("./") for name in deb.data}
@@ -245,7 +240,7 @@ def test_autopkgtest_in_a_fresh_bookworm_testbed(tool_build: toolpkg.Build,
     assert results == {"unit": "PASS", "manpages-completion": "PASS", "generate-build": "PASS"}
     unit = (tmp_path / "out/unit-stdout").read_text()
     assert "ipxe_compat from /usr/lib/python3/dist-packages/ipxe_compat/__init__.py" in unit
-    assert passed_tests(unit) > 100
+    assert toolpkg.passed_tests(unit) > 100
     assert (
         "ok: bash completes the commands"
         in (tmp_path / "out/manpages-completion-stdout").read_text()

@@ -53,7 +53,7 @@ def test_missing_qemu_names_qemu_system_x86(no_path: None) -> None:
 
 
 def test_an_unlisted_program_cannot_be_looked_up() -> None:
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="curl"):
         install_hint("curl")
 
 

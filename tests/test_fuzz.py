@@ -7,19 +7,22 @@ PAX records including sizes, mtimes and sparse maps, byte flips, truncation).
 "No hang" is enforced twice: hypothesis's deadline fails an example that takes over a second
 (parsing 6 KiB takes microseconds), and a SIGALRM stops one that never returns at all.
 
-CI runs a fixed seed with a few thousand examples; for a longer run:
-    IPXE_COMPAT_FUZZ_EXAMPLES=200000 .venv/bin/python -m pytest tests/test_fuzz.py
+Each property is two tests with the same fixed seed: a quick run of a few hundred examples in
+the fast loop (``test_X``), and the full run of a few thousand under ``slow`` (``test_X_full``),
+which CI runs. For a longer run:
+    IPXE_COMPAT_FUZZ_EXAMPLES=200000 .venv/bin/python -m pytest tests/test_fuzz.py -k full
 """
 
 from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from types import FrameType
 
+import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -29,12 +32,28 @@ from ipxe_compat.input.debpkg import ROM_DIRS, read_deb
 from tests import factory
 
 EXAMPLES = int(os.environ.get("IPXE_COMPAT_FUZZ_EXAMPLES", "2000"))
+#: The fast loop's share of the examples: enough to catch a property broken outright.
+QUICK = 10
 #: Far above any honest parse of 6 KiB, far below a hang.
 DEADLINE = timedelta(seconds=1)
 HANG = 5  # seconds: an example still running then never returns
 FUZZ = settings(max_examples=EXAMPLES, deadline=DEADLINE, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 VALID = factory.efi_rom(1024, 1536, padding=b"\xff" * 512)
+
+
+Property = Callable[..., None]
+
+
+def fuzz(seed_value: int, runs: settings,
+         *strategies: st.SearchStrategy[object]) -> Callable[[Property], tuple[Property, Property]]:
+    """A property as two tests with one seed: the quick one (1/QUICK of the examples) and the
+    full one, marked slow."""
+    def both(prop: Property) -> tuple[Property, Property]:
+        quick = settings(runs, max_examples=max(runs.max_examples // QUICK, 20))
+        return (seed(seed_value)(quick(given(*strategies)(prop))),
+                pytest.mark.slow(seed(seed_value)(runs(given(*strategies)(prop)))))
+    return both
 
 
 @contextmanager
@@ -68,18 +87,15 @@ def parse_or_refuse(data: bytes) -> None:
     assert rom.images[-1].last
 
 
-@seed(881263)
-@FUZZ
-@given(st.binary(max_size=6144))
-def test_random_bytes(data: bytes) -> None:
+def random_bytes(data: bytes) -> None:
     parse_or_refuse(data)
 
 
-@seed(1095073)
-@FUZZ
-@given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), max_size=12),
-       st.integers(0, len(VALID)))
-def test_mutated_valid_rom(changes: list[tuple[int, int]], cut: int) -> None:
+test_random_bytes, test_random_bytes_full = fuzz(
+    881263, FUZZ, st.binary(max_size=6144))(random_bytes)
+
+
+def mutated_valid_rom(changes: list[tuple[int, int]], cut: int) -> None:
     """Byte flips in the headers of a real-shaped ROM, and truncations: the interesting cases."""
     data = bytearray(VALID)
     for index, value in changes:
@@ -89,16 +105,24 @@ def test_mutated_valid_rom(changes: list[tuple[int, int]], cut: int) -> None:
     parse_or_refuse(bytes(data[:cut]))
 
 
-@seed(2017)
-@FUZZ
-@given(st.lists(st.sampled_from(["legacy", "efi", "efi-last", "junk"]), min_size=1, max_size=6),
-       st.integers(1, 4))
-def test_chains_of_images(kinds: list[str], units: int) -> None:
+test_mutated_valid_rom, test_mutated_valid_rom_full = fuzz(
+    1095073, FUZZ,
+    st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), max_size=12),
+    st.integers(0, len(VALID)))(mutated_valid_rom)
+
+
+def chains_of_images(kinds: list[str], units: int) -> None:
     parts = {"legacy": factory.legacy_image(units * 512),
              "efi": factory.efi_image(units * 512, last=False),
              "efi-last": factory.efi_image(units * 512),
              "junk": bytes(units * 512)}
     parse_or_refuse(b"".join(parts[kind] for kind in kinds))
+
+
+test_chains_of_images, test_chains_of_images_full = fuzz(
+    2017, FUZZ,
+    st.lists(st.sampled_from(["legacy", "efi", "efi-last", "junk"]), min_size=1, max_size=6),
+    st.integers(1, 4))(chains_of_images)
 
 
 # --- the package reader: ar members, tar headers, sizes, PAX records ------------------------------
@@ -163,11 +187,7 @@ def tar_of(
     return out + factory.TAR_END
 
 
-@seed(14)
-@DEB_FUZZ
-@given(entries, st.sampled_from(["", "gz", "xz"]), st.integers(0, 1 << 16),
-       st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=3))
-def test_tar_layer(items: list[tuple[bytes, str, str, bytes, bytes | None, list[tuple[str, str]]]],
+def tar_layer(items: list[tuple[bytes, str, str, bytes, bytes | None, list[tuple[str, str]]]],
                    compression: str, cut: int, flips: list[tuple[int, int]]) -> None:
     """Tar headers of every type, lying sizes (octal, base-256, garbage), PAX records (path,
     size, mtime, sparse maps) and byte flips in the data member."""
@@ -177,18 +197,17 @@ def test_tar_layer(items: list[tuple[bytes, str, str, bytes, bytes | None, list[
     read_or_refuse(bytes(deb[:max(cut, 8)]) if cut < len(deb) else bytes(deb))
 
 
+test_tar_layer, test_tar_layer_full = fuzz(
+    14, DEB_FUZZ, entries, st.sampled_from(["", "gz", "xz"]), st.integers(0, 1 << 16),
+    st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)), max_size=3))(tar_layer)
+
+
 ar_names = st.sampled_from(["debian-binary", "control.tar.gz", "control.tar.xz", "data.tar",
                             "data.tar.xz", "data.tar.zst", "_gpg", "evil", "data.tar.bogus",
                             "debian-binary/", ""])
 
 
-@seed(60)
-@DEB_FUZZ
-@given(st.lists(st.tuples(ar_names, st.one_of(st.just(b"2.0\n"), st.binary(max_size=64)),
-                          st.one_of(st.none(), st.text("0123456789 x-", max_size=10))),
-                max_size=5),
-       st.booleans())
-def test_ar_layer(members: list[tuple[str, bytes, str | None]], real_parts: bool) -> None:
+def ar_layer(members: list[tuple[str, bytes, str | None]], real_parts: bool) -> None:
     """ar member headers: names in and out of dpkg's order, sizes that lie or are not numbers."""
     if real_parts:
         members = [
@@ -203,3 +222,10 @@ def test_ar_layer(members: list[tuple[str, bytes, str | None]], real_parts: bool
         out += f"{name:<16}{0:<12}{0:<6}{0:<6}{0o100644:<8o}{size_text:<10.10}`\n".encode()
         out += data + (b"\n" if len(data) % 2 else b"")
     read_or_refuse(bytes(out))
+
+
+test_ar_layer, test_ar_layer_full = fuzz(
+    60, DEB_FUZZ,
+    st.lists(st.tuples(ar_names, st.one_of(st.just(b"2.0\n"), st.binary(max_size=64)),
+                       st.one_of(st.none(), st.text("0123456789 x-", max_size=10))), max_size=5),
+    st.booleans())(ar_layer)

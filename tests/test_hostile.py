@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests import factory
+from tests.cli_run import run_cli
 
 ROM = factory.efi_rom()
 #: Incompressible member content, the same in every run (a failure must reproduce).
@@ -957,8 +958,8 @@ def _with(build: Callable[[Path], list[str]], prepare: Callable[[Path], object]
 def _recipe(edit: Callable[[str], str]) -> Callable[[Path], list[str]]:
     """generate --recipe with a recipe made by generate itself, then edited."""
     def build(d: Path) -> list[str]:
-        subprocess.run([sys.executable, "-m", "ipxe_compat", *gen_dir(out="first")(d)], cwd=d,
-                       check=True, capture_output=True, env={**os.environ, **ENV})
+        made = run_cli(gen_dir(out="first")(d), d, {**os.environ, **ENV})
+        assert made.returncode == 0, made.stderr
         recipe = next(d.glob("first/*/debian/ipxe-compat.recipe"))
         edited = edit(recipe.read_text())
         assert edited != recipe.read_text()
@@ -1352,14 +1353,19 @@ def run_case(case: Case, tmp_path: Path) -> tuple[subprocess.CompletedProcess[st
     work = tmp_path / "work"
     work.mkdir()
     argv = case.build(work)
-    result = subprocess.run([sys.executable, "-m", "ipxe_compat", *argv], cwd=work, text=True,
-                            capture_output=True, env={**os.environ, **ENV, "TMPDIR": str(work),
-                                                       **(case.env or {})},
-                            check=False, timeout=120)
+    result = run_cli(argv, work, {**os.environ, **ENV, "TMPDIR": str(work), **(case.env or {})})
     return result, work
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+#: The cases that build or read tens of megabytes or tens of thousands of entries (a second or
+#: more each): they run with the slow tests (CI runs them), the rest in the fast loop.
+HEAVY = frozenset({"fifty-thousand-entries", "doc-files-not-kept", "changelog-10mb-one-line",
+                   "ten-16mib-roms-elsewhere"})
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(case, id=case.id, marks=[pytest.mark.slow] if case.id in HEAVY else [])
+    for case in CASES])
 def test_hostile_input_is_refused_cleanly(case: Case, tmp_path: Path) -> None:
     before = {p.name for p in tmp_path.parent.iterdir()}
     result, work = run_case(case, tmp_path)
@@ -1383,10 +1389,11 @@ def test_hostile_input_is_refused_cleanly(case: Case, tmp_path: Path) -> None:
     assert not (tmp_path / "evil").exists() and not (tmp_path.parent / "efi-b.rom").exists()
 
 
-def test_cases_are_distinct_and_readme_counts_them() -> None:
-    """README tells users how many hostile cases run: that number must be this table's."""
+def test_cases_are_distinct_and_the_docs_count_them() -> None:
+    """docs/hostile-input.md tells users how many hostile cases run: this table's number."""
     assert len({case.id for case in CASES}) == len(CASES)
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert {case.id for case in CASES} >= HEAVY  # a renamed heavy case stays out of the fast loop
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "hostile-input.md").read_text()
     claimed = re.search(r"`tests/test_hostile.py` runs (\d+) hostile cases", readme)
     assert claimed is not None and int(claimed[1]) == len(CASES)
 
@@ -1520,9 +1527,7 @@ def test_dpkg_deb_refuses_these_too(case_id: str, tmp_path: Path) -> None:
 def test_refusal_after_reading_sources_creates_no_directory(bad: list[str], tmp_path: Path) -> None:
     argv = gen_dir(out="a/b/c")(tmp_path)
     (tmp_path / "garbage").write_text("not a changelog\n")
-    result = subprocess.run([sys.executable, "-m", "ipxe_compat", *argv, *bad], cwd=tmp_path,
-                            capture_output=True, text=True, env={**os.environ, **ENV}, timeout=120,
-                            check=False)
+    result = run_cli([*argv, *bad], tmp_path, {**os.environ, **ENV})
     assert result.returncode in (1, 2) and result.stderr.startswith("ipxe-compat: error: ")
     assert not (tmp_path / "a").exists()
 
@@ -1556,7 +1561,7 @@ def test_force_replaces_all_outputs_or_none(tmp_path: Path) -> None:
 def test_a_full_disk_names_the_file() -> None:
     from ipxe_compat.errors import OutputError
     from ipxe_compat.package.output import write_file
-    with pytest.raises(OutputError) as caught:
+    with pytest.raises(OutputError, match="/dev/full: cannot write") as caught:
         write_file(Path("/dev/full"), b"x" * 4096, 0o644, 0)
     assert str(caught.value) == "/dev/full: cannot write: No space left on device"
 
@@ -1587,7 +1592,7 @@ def test_bytes_that_do_not_hash_as_promised_are_refused(tmp_path: Path) -> None:
         read_deb(str(good), "0" * 64)
     bad = tmp_path / "bad.deb"
     bad.write_bytes(b"!<arch>\ngarbage")
-    with pytest.raises(DigestMismatch):
+    with pytest.raises(DigestMismatch, match=r"bad.deb: sha256 [0-9a-f]{64}, but apt's index"):
         read_deb(str(bad), "0" * 64)
     import hashlib
     assert read_deb(str(good), hashlib.sha256(good.read_bytes()).hexdigest()).roms
@@ -1599,8 +1604,7 @@ def test_a_one_letter_prefix_pairs_alike_in_check_and_qemu_config(tmp_path: Path
     new = _rom_dir(tmp_path, "new", {"aefi-virtio.rom": GOOD_256K})
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ipxe_compat", *argv], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120, check=False)
+        return run_cli(argv, tmp_path)
     checked = run("check", old, new, "--json")
     assert checked.returncode == 0, checked.stderr
     assert [r["verdict"] for r in json.loads(checked.stdout)["roms"]] == ["ok"]

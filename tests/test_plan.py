@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,7 @@ def test_parse_pad_byte(text: str, value: int) -> None:
 
 @pytest.mark.parametrize("text", ["256", "-1", "ff", "", "0x100"])
 def test_parse_pad_byte_refuses(text: str) -> None:
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match=f"pad byte '{re.escape(text)}' is not a byte value"):
         parse_pad_byte(text)
 
 

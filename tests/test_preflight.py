@@ -84,7 +84,7 @@ def _xml(name: str, machine: str, models: list[str]) -> str:
     xml = xml.replace("</type>\n", "</type>\n" + OVMF_GUESTS.get(name, ""))
     if "pflash" in OVMF_GUESTS.get(name, ""):  # libvirt: "UEFI requires ACPI"
         xml = xml.replace("  <devices>", "  <features><acpi/></features>\n  <devices>")
-    if not models:  # the seed's trap: an interface on one line
+    if not models:  # a line-based edit's trap: an interface on one line
         xml = xml.replace("  </devices>", "    <interface type='user'><model type='virtio'/>"
                           "</interface>\n  </devices>")
     return xml

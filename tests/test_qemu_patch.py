@@ -6,8 +6,8 @@ what ``ipxe-compat qemu-config --format patch`` writes; the migrations run throu
 
 The patched QEMU's default efi-*.rom are bookworm's grown to 300544 bytes (a future ipxe whose
 ROMs crossed 256 KiB); its 256k-efi-*.rom come from the compat .deb built from bookworm's
-ipxe-qemu. The build (minimal x86_64-softmmu, ~4 min cold on 2 cores) is cached by
-tests/qemu_build.py, keyed by source version and patch.
+ipxe-qemu. The build (minimal x86_64-softmmu: minutes, cold) is cached by
+tests/qemu_build.py, keyed by source version, patch and toolchain.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ again without it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -107,25 +108,37 @@ def test_continued_changelog_keeps_history_and_needs_a_greater_version(tmp_path:
     assert caught.value.path == "old/changelog"
 
 
+MAINTAINER_FORM = "is not of the form 'Full Name <user@example.org>'"
+
+
 @pytest.mark.parametrize(
-    ("field", "value"),
-    [("maintainer", "Evil <e@x.org>\nDepends: evil"), ("maintainer", "no email"),
-     ("distribution", "unstable\n"), ("version", "1.0"), ("version", "1.0-1 evil"),
-     ("source_name", "Bad_Name"), ("install_dir", "/usr/../etc"), ("install_dir", "relative"),
-     ("messages", ("line\nDepends: x",)), ("mode", "banana"), ("pad_byte", "0x1ff"),
-     ("roms", ()), ("roms", ("efi-*\n",)), ("date", "@-1"), ("size", "32M")],
+    ("field", "value", "error"),
+    [("maintainer", "Evil <e@x.org>\nDepends: evil", MAINTAINER_FORM),
+     ("maintainer", "no email", MAINTAINER_FORM),
+     ("distribution", "unstable\n", "is not a suite name"),
+     ("version", "1.0", "has no Debian revision"),
+     ("version", "1.0-1 evil", "is not a Debian version"),
+     ("source_name", "Bad_Name", "is not a Debian package name"),
+     ("install_dir", "/usr/../etc", "is not an absolute, normalized path"),
+     ("install_dir", "relative", "is not an absolute, normalized path"),
+     ("messages", ("line\nDepends: x",), "must be one non-empty line"),
+     ("mode", "banana", "is not pad or copy"), ("pad_byte", "0x1ff", "is not a byte value"),
+     ("roms", (), "no --roms GLOB"), ("roms", ("efi-*\n",), "must be a non-empty pattern"),
+     ("date", "@-1", "is not a number of seconds from 1970"),
+     ("size", "32M", "is larger than any option ROM")],
     ids=["maintainer-injection", "maintainer-no-email", "distribution-newline", "version-native",
          "version-space", "source-name", "install-dir-dotdot", "install-dir-relative",
          "message-newline", "mode", "pad-byte", "no-globs", "glob-newline", "date-negative",
          "size-too-large"],
 )
-def test_field_values_are_validated_before_inputs_are_read(field: str, value: object) -> None:
+def test_field_values_are_validated_before_inputs_are_read(field: str, value: object,
+                                                          error: str) -> None:
     def inputs() -> None:
         raise AssertionError("inputs read before every option was valid")
 
     fields: dict[str, object] = {"maintainer": MAINTAINER, "date": f"@{EPOCH}", field: value}
     request = Request(**fields)  # type: ignore[arg-type]
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match=re.escape(error)):
         specify(request, inputs)  # type: ignore[arg-type]
 
 

@@ -23,8 +23,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EPOCH = "1700000000"
 ENV = {"DEBFULLNAME": "Test Maintainer", "DEBEMAIL": "test@example.org"}
 TREE = "ipxe-qemu-256k-compat-1.0.0+git-20190125.36a4c85"
-DEB = "ipxe-qemu-256k-compat-efi-roms_1.0.0+git-20190125.36a4c85-1_all.deb"
-DSC = "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1.dsc"
+DEB = "ipxe-qemu-256k-compat-efi-roms_1.0.0+git-20190125.36a4c85-1+deb12u1_all.deb"
+DSC = "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1+deb12u1.dsc"
+DEBIAN_TARBALL = "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1+deb12u1.debian.tar.xz"
 ORIG = "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85.orig.tar.xz"
 #: these packages are built here and in a bookworm chroot, so they target bookworm
 BOOKWORM = ("--distribution", "bookworm")
@@ -105,7 +106,7 @@ def test_binary_builds_identically_in_two_places(source_package: Path, tmp_path:
 
 def test_reprotest(source_package: Path, tmp_path: Path) -> None:
     require_tool("reprotest", "faketime", "disorderfs", "diffoscope")
-    for name in (DSC, ORIG, "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1.debian.tar.xz"):
+    for name in (DSC, ORIG, DEBIAN_TARBALL):
         shutil.copy(source_package / name, tmp_path)
     result = sh("reprotest", "--variations=+all,-user_group,time.faketimes+=+600days", DSC,
                 "--", "null", cwd=tmp_path, check=False)
@@ -116,7 +117,7 @@ def test_reprotest(source_package: Path, tmp_path: Path) -> None:
 def test_sbuild_builds_the_same_deb_as_dpkg_buildpackage(source_package: Path, sbuild_chroot: Path,
                                                          tmp_path: Path) -> None:
     require_tool("sbuild", "dpkg-buildpackage")
-    for name in (DSC, ORIG, "ipxe-qemu-256k-compat_1.0.0+git-20190125.36a4c85-1.debian.tar.xz"):
+    for name in (DSC, ORIG, DEBIAN_TARBALL):
         shutil.copy(source_package / name, tmp_path)
     result = sh("sbuild", "--chroot-mode=unshare", f"--chroot={sbuild_chroot}", "-d", "bookworm",
                 "--no-run-lintian", "--no-run-piuparts", "--no-run-autopkgtest",

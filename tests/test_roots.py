@@ -8,11 +8,23 @@ from pathlib import Path
 
 import pytest
 
+from tests import archive
 from tests.conftest import _cannot, require_tool
 from tests.roots import Root, RootSpec, ensure_root, mmdebstrap_argv
 
+MIRROR = "http://mirror.invalid/debian"
 
-def test_the_key_follows_every_input(tmp_path: Path) -> None:
+
+@pytest.fixture
+def mirror(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fixed mirror, so that the key and the mmdebstrap call need no apt (the real one comes
+    from ``apt-get indextargets``)."""
+    monkeypatch.setattr(archive, "mirror", lambda: MIRROR)
+    return MIRROR
+
+
+def test_the_key_follows_every_input(tmp_path: Path, mirror: str,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
     deb = tmp_path / "x.deb"
     deb.write_bytes(b"one")
     base = RootSpec("trixie", ("qemu-system-x86",), (deb,), ("true",))
@@ -25,9 +37,13 @@ def test_the_key_follows_every_input(tmp_path: Path) -> None:
     assert len({base.key(), *(o.key() for o in others)}) == 5
     deb.write_bytes(b"two")  # same path, other bytes: another root
     assert base.key() != same
+    changed = base.key()
+    monkeypatch.setattr(archive, "mirror", lambda: f"{mirror}-elsewhere")
+    assert base.key() != changed  # another mirror: another root
 
 
-def test_mmdebstrap_installs_the_debs_then_runs_the_setup_in_order(tmp_path: Path) -> None:
+def test_mmdebstrap_installs_the_debs_then_runs_the_setup_in_order(tmp_path: Path,
+                                                                  mirror: str) -> None:
     deb = tmp_path / "x.deb"
     argv = mmdebstrap_argv(RootSpec("sid", ("lintian",), (deb,), ("echo one", "echo two")),
                            tmp_path / "root")
@@ -36,6 +52,7 @@ def test_mmdebstrap_installs_the_debs_then_runs_the_setup_in_order(tmp_path: Pat
     assert hooks[-2:] == ["--customize-hook=chroot \"$1\" /bin/sh -ec 'echo one'",
                           "--customize-hook=chroot \"$1\" /bin/sh -ec 'echo two'"]
     assert "--include=lintian" in argv and argv[-3:-1] == ["sid", str(tmp_path / "root")]
+    assert argv[-1] == f"deb {mirror} sid main"
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +70,7 @@ def _host_mounts_of(root: Root) -> list[str]:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_a_command_sees_shares_at_the_same_path_and_a_private_tmp(sid: Root,
                                                                   tmp_path: Path) -> None:
     (tmp_path / "from-host").write_text("hello\n")
@@ -69,6 +87,7 @@ def test_a_command_sees_shares_at_the_same_path_and_a_private_tmp(sid: Root,
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_mounts_never_reach_the_host_even_while_running_or_when_killed(sid: Root,
                                                                        tmp_path: Path) -> None:
     process = subprocess.Popen(sid.command(["sleep", "60"], [tmp_path]))
@@ -83,6 +102,7 @@ def test_mounts_never_reach_the_host_even_while_running_or_when_killed(sid: Root
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_wrapper_runs_qemu_of_the_root(sid: Root, tmp_path: Path) -> None:
     wrapper = sid.wrapper(tmp_path / "qemu", ["qemu-system-x86_64"], [tmp_path])
     result = subprocess.run([str(wrapper), "--version"], capture_output=True, text=True,

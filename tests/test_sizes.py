@@ -27,11 +27,17 @@ def test_parse_size(text: str, expected: int) -> None:
     assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["300k", "0", "", "256kb", "-256k", "1.5M", "abc", "262143"],
+NOT_POW2, NOT_A_NUMBER = "is not a power of two", "is not a number of up to 12 digits"
+
+
+@pytest.mark.parametrize(("text", "error"),
+                         [("300k", NOT_POW2), ("0", NOT_POW2), ("", NOT_A_NUMBER),
+                          ("256kb", NOT_A_NUMBER), ("-256k", NOT_A_NUMBER), ("1.5M", NOT_A_NUMBER),
+                          ("abc", NOT_A_NUMBER), ("262143", NOT_POW2)],
                          ids=["not-pow2", "zero", "empty", "unit-suffix", "negative", "fraction",
                               "word", "off-by-one"])
-def test_parse_size_refuses(text: str) -> None:
-    with pytest.raises(UsageError):
+def test_parse_size_refuses(text: str, error: str) -> None:
+    with pytest.raises(UsageError, match=error):
         parse_size(text)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -108,11 +109,15 @@ def test_same_name_different_bytes_is_refused(tmp_path: Path) -> None:
     assert caught.value.exit_code == 2
 
 
-@pytest.mark.parametrize("name", ["missing.deb", "missing-dir", "notes.txt"])
-def test_unusable_source_is_exit_2(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(("name", "error"), [
+    ("missing.deb", "cannot read: No such file"), ("missing-dir", "cannot read: No such file"),
+    ("notes.txt", "not a firmware set source: expected a .deb, a directory or a .rom, .bin or "
+                  ".fd file"),
+])
+def test_unusable_source_is_exit_2(tmp_path: Path, name: str, error: str) -> None:
     if name == "notes.txt":
         write(tmp_path / name, b"x")
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(SourceError, match=re.escape(f"{name}: {error}")) as caught:
         read_source(str(tmp_path / name))
     assert caught.value.exit_code == 2
     assert caught.value.path == str(tmp_path / name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import lzma
+import re
 import sys
 import tarfile
 from pathlib import Path
@@ -55,6 +56,7 @@ def sid_root() -> Root:
     return ensure_root(RootSpec("sid", ("lintian", "debhelper"), variant="buildd"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("origin", ORIGINS)
 def test_unstable_package_is_clean_under_sids_lintian(sid_root: Root, origin: str, tmp_path: Path,
                                                       request: pytest.FixtureRequest) -> None:
@@ -81,7 +83,15 @@ def test_bookworm_package_is_clean_under_bookworms_lintian(origin: str, tmp_path
     run(["dpkg-buildpackage", "-us", "-uc"], cwd=tree.parent, env=ENV)
     result = run([*LINTIAN, *sorted(out.glob("*.dsc")), *sorted(out.glob("*.deb")),
                   *sorted(out.glob("*.changes"))], cwd=out, check=False)
-    assert result.returncode == 0 and problems(result.stdout) == [], explain(result)
+    # trixie's 32-character upstream version plus bookworm's +deb12u1 makes the upload's .changes
+    # and .buildinfo names longer than lintian's 80 (adjusted for the longest architecture); the
+    # .deb's own is overridden in the package, these two cannot be (they are not in it)
+    long_upload_names = [line for line in problems(result.stdout)
+                         if re.fullmatch(r"W: \S+ (changes|buildinfo): package-has-long-file-name "
+                                         r"\S{70,}\.(changes|buildinfo)", line)]
+    assert (origin == "trixie_deb") == bool(long_upload_names), result.stdout
+    assert [line for line in problems(result.stdout) if line not in long_upload_names] == [], \
+        explain(result)
     version = run(["lintian", "--version"], cwd=out).stdout.split()[-1].lstrip("v")
     assert version == target_of("bookworm").lintian  # the row was checked with this lintian
 

@@ -8,6 +8,7 @@ into a directory of its own: the checkout is never built in. The build runs with
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -74,3 +75,17 @@ def build(tree: Path, *options: str, env: dict[str, str] | None = None) -> Build
         check=False,
     )
     return Build(tree, result, time.monotonic() - start)
+
+
+#: pytest's closing line: ``=== 379 passed, 1 skipped, 89 deselected in 64.04s (0:01:04) ===``;
+#: pytest adds the (h:mm:ss) form from a minute on, as a slower build machine reaches.
+_SUMMARY = re.compile(r"^=+ (?P<counts>.*) in [\d.]+s(?: \(\d+:\d\d:\d\d\))? =+$", re.MULTILINE)
+
+
+def passed_tests(log: str) -> int:
+    """How many tests the one pytest run in ``log`` passed; 0 if none ran or anything failed."""
+    summary = _SUMMARY.findall(log)
+    if len(summary) != 1 or re.search(r"failed|error", summary[0]):
+        return 0
+    match = re.search(r"(\d+) passed", summary[0])
+    return int(match.group(1)) if match else 0

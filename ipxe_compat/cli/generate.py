@@ -72,7 +72,8 @@ def _default_date() -> str:
               help="Binary package name.  [default: ipxe-qemu-<size>-compat-efi-roms]")
 @click.option("--newversion", metavar="VERSION",
               help="Debian version of the new package, with a revision (dch calls it so; "
-              "--version is the tool's own).  [default: <origin upstream version>-1]")
+              "--version is the tool's own).  [default: <origin upstream version>-1 and the "
+              "suite's suffix: +deb12u1 for bookworm, ~bpo12+1 for bookworm-backports]")
 @click.option("--distribution", default=compat.DEFAULT_DISTRIBUTION, show_default=True,
               metavar="DIST", help="Changelog distribution (suite), e.g. unstable, bookworm, "
               "bookworm-backports; picks the target's lintian, Standards-Version and debhelper.")

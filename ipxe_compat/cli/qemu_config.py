@@ -56,8 +56,8 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: 
                 fallback_builtin: bool, apply_to: str | None) -> None:
     """Tell QEMU to use the compat ROMs in SOURCE for the NIC models they replace.
 
-    SOURCE is the compat package (.deb), its source tree or any directory of compat ROMs
-    (or apt:NAME[=VERSION] of an installed-elsewhere compat package).
+    SOURCE is the compat package (.deb), the compat-roms/ directory of its built tree, or any
+    directory of compat ROMs (or apt:NAME[=VERSION] of an installed-elsewhere compat package).
     A ROM replaces a model's default only where that default is the original ROM:
     256k-efi-virtio.rom for the virtio-net-pci family (default efi-virtio.rom). Flags, C entries
     and the patch name each family's most general QOM type (virtio-net-pci-base covers
@@ -71,8 +71,9 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: 
           ipxe-qemu-256k-compat-efi-roms_*.deb --format libvirt --apply - > web1.xml
       ipxe-compat qemu-config ipxe-qemu-256k-compat-efi-roms_*.deb \\
           --qemu 'chroot /srv/trixie qemu-system-x86_64'
-      ipxe-compat qemu-config build/ipxe-qemu-256k-compat-*/ --format patch --machine-compat 7_2 \\
-          --qemu-source qemu-10.0.13+ds/ --control-patch control.diff > 256k-compat-roms.patch
+      ipxe-compat qemu-config ipxe-qemu-256k-compat-efi-roms_*.deb --format patch \\
+          --machine-compat 7_2 --qemu-source qemu-10.0.13+ds/ --control-patch control.diff \\
+          > 256k-compat-roms.patch
     """
     from ..core.devices import BUILTIN
     from ..input import read_sources

@@ -56,7 +56,8 @@ def verify_migration(sets: tuple[str, ...], qemu_command: str, from_qemu: str | 
 
     \b
     Examples:
-      ipxe-compat verify-migration ipxe-qemu_<old>_all.deb ipxe-qemu-256k-compat-efi-roms_*.deb
+      ipxe-compat verify-migration ipxe-qemu_1.0.0+git-20190125.36a4c85-5.1_all.deb \\
+          ipxe-qemu-256k-compat-efi-roms_*.deb
       ipxe-compat qemu-config ipxe-qemu-256k-compat-efi-roms_*.deb > compat.args
       ipxe-compat verify-migration --to-qemu 'chroot /srv/trixie qemu-system-x86_64' \\
           --machine pc-q35-7.2 --to-config compat.args

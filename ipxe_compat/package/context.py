@@ -124,8 +124,9 @@ def context_of(spec: PackageSpec) -> PackageContext:
         rom_glob=f"{spec.prefix}*" if spec.firmware else f"{spec.prefix}*.rom",
         roms=roms,
         example=_example(roms),
-        # lintian wants a first upload to close a bug (an ITP); a derived compat package has none
-        initial_upload_without_bugs=not spec.continued and not any(
+        # lintian wants a first upload to close a bug (an ITP); a derived compat package has none.
+        # It asks only of a lone entry whose version ends in -1 (a release's +deb12u1 is not one)
+        initial_upload_without_bugs=not spec.continued and spec.version.endswith("-1") and not any(
             "closes:" in change.lower() for change in spec.changes),
         deb_file_name_too_long=_deb_file_name_too_long(spec.package, spec.version),
         pristine=tuple(PristineRom(rom.path, rom.size, rom.sha256) for rom in spec.pristine),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..core import compat, fields
 from ..errors import UsageError, shown
 from ..input import Origin
+from .targets import revision_suffix
 
 __all__ = ["Layout", "built_from", "check_buildable", "default_version", "package_names"]
 
@@ -77,8 +78,10 @@ def check_buildable(source: str, package: str, version: str, upstream: str, inst
                              "--install-dir, --package-name or --source-name")
 
 
-def default_version(built: Sequence[tuple[str, str]]) -> str:
-    """The origin's upstream version with revision 1: ``1.0.0+git-20190125.36a4c85-1``."""
+def default_version(built: Sequence[tuple[str, str]], distribution: str) -> str:
+    """The origin's upstream version with revision 1 and the suffix of the suite it goes to
+    (:func:`.targets.revision_suffix`): ``1.0.0+git-20190125.36a4c85-1`` for unstable,
+    ``...-1+deb12u1`` for bookworm."""
     upstreams = {fields.any_version(version).upstream_version for _, version in built}
     if len(upstreams) != 1:
         raise UsageError("the ROMs come from several upstream versions: give --newversion")
@@ -86,7 +89,7 @@ def default_version(built: Sequence[tuple[str, str]]) -> str:
     if ":" in upstream:
         raise UsageError(f"the origin's upstream version {upstream!r} holds a colon, which the "
                          "compat package's version and file names cannot carry: give --newversion")
-    return f"{upstream}-1"
+    return f"{upstream}-1{revision_suffix(distribution)}"
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
         request.changelog_from.text, request.changelog_from.path, source)
     origins = used_origins(roms)
     built = [built_from(origin, origin_source, origin_version) for origin in origins]
-    version = wanted if wanted is not None else fields.version(default_version(built))
+    version = wanted if wanted is not None else fields.version(default_version(built, distribution))
     if ":" in (version.upstream_version or ""):
         # 1:2:3-1 has upstream 2:3: "<upstream>-1" would read as epoch 2, file names would cut it
         raise UsageError(f"version {version}: its upstream part {version.upstream_version!r} "

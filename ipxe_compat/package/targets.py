@@ -1,4 +1,5 @@
-"""What each target distribution's lintian wants of the generated package: one table. Pure.
+"""What each target distribution wants of the generated package: one table of lintian rows, and
+the Debian revision each suite's upload carries. Pure.
 
 An upload is judged by the lintian of the suite it goes to (unstable's today is 2.143, trixie's
 2.122, bookworm's 2.116), and they disagree: a field one requires is redundant for another, a tag
@@ -71,6 +72,40 @@ TARGETS: tuple[Target, ...] = (
                         "bookworm-security", "bookworm-proposed-updates", "oldstable"),
            "2.116.3+deb12u1", "4.6.2", 13, True, True, (BUILT_USING, NO_WATCH, LONG_LINES)),
 )
+
+
+#: Debian's release numbers, for the version suffixes below; the aliases as the table reads them.
+RELEASES = {"bookworm": 12, "oldstable": 12, "trixie": 13, "stable": 13, "forky": 14, "testing": 14}
+#: Suites whose uploads carry the plain revision: unstable's (dch's UNRELEASED is unstable's too).
+UNSTABLE = ("unstable", "sid", "UNRELEASED")
+EXPERIMENTAL = ("experimental", "rc-buggy")
+
+
+def revision_suffix(distribution: str) -> str:
+    """What the default revision ``-1`` gets for an upload to ``distribution``, so that the
+    packages made for two releases never share a version (an archive or a repository holds one
+    file per name and version, and the changelog makes their bytes differ).
+
+    As Debian's Developer's Reference has it (developers-reference 12.18, bookworm):
+    - a release, its point-release and security suites: ``+debXuY``, X its release number, Y a
+      counter from 1 (5.5.1 "uploads to the stable and oldstable distributions", 5.8.5.4, 5.11.2
+      "fork the version number tree", 5.14.3 for testing): ``-1+deb12u1`` for bookworm;
+    - its backports (5.15 defers to the backports team): ``~bpoX+N`` (``dch --bpo``):
+      ``-1~bpo12+1``, below the release's own;
+    - unstable: none; experimental: ``~exp1`` (the Developer's Reference gives no rule; it shares
+      unstable's pool, and ``~`` sorts it below the unstable upload that follows).
+    An upload to the same release again (``+deb12u2``) is ``--newversion``'s: the counter's history
+    is the maintainer's.
+    """
+    target_of(distribution)  # an unknown suite is a usage error here too
+    if distribution in UNSTABLE:
+        return ""
+    if distribution in EXPERIMENTAL:
+        return "~exp1"
+    release = RELEASES[distribution.split("-", 1)[0]]
+    if "-backports" in distribution:
+        return f"~bpo{release}+1"
+    return f"+deb{release}u1"
 
 
 def target_of(distribution: str) -> Target:

@@ -386,11 +386,36 @@ def _rom_cell(rom: RomFile | None, default: str) -> str:
     return f"{rom.name} ({rom.size})" if rom is not None else default
 
 
+def _destination_romfile(ends: Ends, result: MigrationResult) -> str:
+    """The ROM the destination's NIC loaded: as read after the guest arrived, else what it was
+    given, i.e. the last ``-global`` of --to-config that reaches the model (its own type or its
+    family's), else its QEMU's default. A failed migration is reported with the file, too."""
+    if result.to_romfile is not None:
+        return result.to_romfile
+    device = result.case.device
+    nics = ends.destination.nics
+    reaching = {device}
+    if device in nics.defaults:
+        reaching.add(nics.family_of(device).driver)
+    given = [value for driver, prop, value in (_split_global(g) for g in ends.to_globals)
+             if driver in reaching and prop == "romfile"]
+    return given[-1] if given else nics.defaults.get(device, "its default")
+
+
+def _split_global(text: str) -> tuple[str, str, str]:
+    """``TYPE.PROP=VALUE`` (as :func:`parse_globals` kept it) as its three parts."""
+    target, _, value = text.partition("=")
+    driver, _, prop = target.rpartition(".")
+    return driver, prop, value
+
+
 def results_table(ends: Ends, results: Sequence[MigrationResult]) -> str:
+    """The text report: per migration the ROM file at each end (with its size where the file is
+    ours) and the result."""
     header = ["DEVICE", "FROM", "TO", "RESULT"]
     rows = [[r.case.device,
-             _rom_cell(r.case.source, ends.source.nics.defaults.get(r.case.device, "default")),
-             _rom_cell(r.case.target, r.to_romfile or "default"),
+             _rom_cell(r.case.source, ends.source.nics.defaults.get(r.case.device, "its default")),
+             _rom_cell(r.case.target, _destination_romfile(ends, r)),
              r.status if r.ok else f"{r.status}: {r.error}"] for r in results]
     completed = sum(r.ok for r in results)
     top = (f"from {ends.source.label}\nto   {ends.destination.label}"

@@ -1,0 +1,104 @@
+"""The documentation holds to the code: the command reference is what click renders, README stays
+short and opens with the tool, every path the docs and comments cite is in the repository."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ipxe_compat.cli.reference import markdown
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = sorted((REPO / "docs").glob("*.md"))
+REGENERATE = ".venv/bin/python -m ipxe_compat.cli.reference docs/commands.md"
+
+
+@pytest.mark.lint  # rendered with this venv's click; Debian's older click words defaults alike
+def test_commands_md_is_what_the_click_definitions_render() -> None:
+    committed = (REPO / "docs" / "commands.md").read_text()
+    assert committed == markdown(), (
+        f"docs/commands.md differs from the click definitions: run `{REGENERATE}` and commit it")
+
+
+def test_readme_is_short_and_opens_with_the_tool() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) < 200
+    first = readme.split("\n## ", 1)[0]  # before the first section: what the tool does and why
+    assert "Size mismatch" in first and "ipxe-compat" in first and ".ci/" not in first
+
+
+def test_readme_holds_the_two_commands_ci_runs() -> None:
+    """.ci/fresh runs the first two command lines of README's first sh block, as a user would."""
+    awk = ("/^```sh$/ {inblock=1; next} /^```/ {if (inblock) exit} inblock")
+    block = subprocess.run(["awk", awk, str(REPO / "README.md")], capture_output=True, text=True,
+                           check=True).stdout
+    commands = [re.sub(r"\s*#.*$", "", line) for line in block.splitlines()]
+    assert [line for line in commands if line.strip()] == [
+        "sh .ci/demo", "sh .ci/setup && .venv/bin/python -m pytest -n auto"]
+
+
+#: A path of this repository as prose and comments cite it.
+CITED = re.compile(r"(?<![\w./-])((?:docs|tests|ipxe_compat|bench|debian|templates|debian-skel"
+                   r"|\.ci)/[\w.+-]+(?:/[\w.+-]+)*)")
+#: Paths in the package the tool writes (its templates' names), in a build tree or in QEMU's
+#: source: not of this repository.
+NOT_OURS = re.compile(r"^debian/(ipxe|previous-roms|<|rules$|changelog$|control$|copyright$|"
+                      r"README\.|verify-roms$|compat-roms|previous-firmware|ovmf-like|seabios-like|tests/control$|tests/migrate$|source/|"
+                      r"upstream/|patches\b|.*\.j2$)")
+
+
+def cited_paths(text: str) -> set[str]:
+    return {match.rstrip(".") for match in CITED.findall(text)}
+
+
+def sources() -> list[Path]:
+    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                              "--exclude-standard"], cwd=REPO, capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    return [REPO / name for name in tracked
+            if name.endswith((".py", ".md", ".j2", ".toml")) or name.startswith((".ci/", "debian/"))
+            if (REPO / name).is_file()]
+
+
+@pytest.mark.lint  # git's list of the source tree's files
+def test_every_cited_path_is_in_the_repository() -> None:
+    """README, docs/ and comments cite only files of the repository (nothing outside it)."""
+    missing = {}
+    for source in sources():
+        if source == Path(__file__).resolve():
+            continue  # its own patterns name such paths
+        text = source.read_text(errors="replace")
+        for path in cited_paths(text):
+            if NOT_OURS.match(path) or "*" in path or "KIND" in path:  # KIND: a placeholder
+                continue
+            module = path.split(".", 1)[0] + ".py"  # tests/libvirt_session.RootLibvirt
+            if not (REPO / path).exists() and not (REPO / module).exists():
+                missing.setdefault(str(source.relative_to(REPO)), []).append(path)
+    assert missing == {}
+
+
+@pytest.mark.lint  # git's list of the source tree's files
+def test_nothing_cites_the_sessions_shared_notes() -> None:
+    """The project's own contract and background live in docs/: no reference leads outside."""
+    outside = re.compile(r"\.\./shared|shared/docs|the seed's")
+    offenders = [str(source.relative_to(REPO)) for source in sources()
+                 if source != Path(__file__).resolve()
+                 and outside.search(source.read_text(errors="replace"))]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
+def test_links_between_documents_resolve(doc: Path) -> None:
+    links = re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", doc.read_text())
+    assert [link for link in links if not (doc.parent / link).exists()] == []
+
+
+def test_architecture_names_every_module() -> None:
+    """docs/architecture.md's table: every module of every layer (it missed five once)."""
+    table = (REPO / "docs" / "architecture.md").read_text()
+    modules = [f"`{path.stem}`" for path in (REPO / "ipxe_compat").glob("*/*.py")
+               if path.stem != "__init__"]
+    assert [module for module in modules if module not in table] == []
