@@ -74,26 +74,34 @@ def main(argv: list[str] | None = None, prog_name: str = PROG) -> None:
 @click.version_option(__version__, prog_name=PROG)
 @click.option("--debug", is_flag=True, help="Show a Python traceback on errors.")
 def cli(debug: bool) -> None:
-    """Keep old iPXE option ROMs so QEMU live migration survives ipxe updates.
+    """Keep old firmware files so QEMU live migration survives firmware updates.
 
-    QEMU sizes a NIC option ROM's memory block to the next power of two of the ROM file; a
-    migration between hosts whose ROMs fall in different buckets fails with "Size mismatch".
-    ipxe-compat reads old ROM sets (a .deb, a directory, .rom files), validates every ROM, and
-    generates a co-installable Debian source package that keeps them as 256k-*.rom.
+    QEMU loads firmware files into memory blocks that live migration copies: a NIC's option ROM
+    (sized to the next power of two of the file), the -bios image and pflash images (exactly
+    the file's size). When an update changes a block's size, guests started on old hosts can no
+    longer migrate to updated ones ("Size mismatch"). ipxe-compat reads firmware sets, validates
+    every file, finds the changes that break migration, generates a co-installable Debian package
+    that keeps the old files under prefixed names (256k-efi-virtio.rom, 2m-OVMF.fd), tells QEMU
+    and libvirt to use them, proves with real QEMU builds that guests migrate, and tells a libvirt
+    host which of its guests would break on a destination.
 
     \b
-    SOURCE is where a ROM set comes from:
-      PATH.deb                 a binary package such as ipxe-qemu_*.deb (its ROMs under
-                               usr/lib/ipxe/qemu/ and usr/share/qemu/)
-      DIR                      every *.rom file directly in DIR
-      PATH.rom                 one ROM file
+    SOURCE is where a firmware set comes from:
+      PATH.deb                 a binary package such as ipxe-qemu, seabios, ovmf or
+                               qemu-system-data (its files under usr/share/qemu/,
+                               usr/share/seabios/, usr/lib/ipxe/qemu/, usr/share/ovmf/,
+                               usr/share/OVMF/)
+      DIR                      the firmware files directly in DIR, or a host's root (/ or a
+                               chroot) holding those directories, read in QEMU's search order
+      FILE                     one .rom, .bin or .fd file
       apt:NAME[=VERSION]       downloaded with apt-get and checked against apt's index,
                                e.g. apt:ipxe-qemu=1.0.0+git-20190125.36a4c85-5.1
 
     SIZE is a power of two: 256k, 256K, 262144, 1M. Run "ipxe-compat COMMAND --help" for a
     command's options and examples.
 
-    Exit status: 0 success, 1 a problem was found (invalid or oversized ROM),
+    Exit status: 0 success, 1 a problem was found (a size that breaks migration, an invalid or
+    oversized ROM, a failed migration),
     2 bad usage or unusable input, 3 an internal error (a bug: --debug shows its traceback),
     4 (generate) the output is complete but something could not be removed, 5 (generate) the
     previous output could not be put back (the next run restores it), 130 interrupted.

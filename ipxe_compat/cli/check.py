@@ -12,7 +12,8 @@ __all__ = ["check"]
 
 
 @click.command(context_settings=CONTEXT,
-               short_help="Find ROM size changes that break live migration (also a build guard).")
+               short_help="Find firmware size changes that break live migration (also a build "
+               "guard).")
 @click.argument("sources", nargs=-1, required=True, metavar="OLD NEW [NEWER]... | SOURCE")
 @click.option("--expect", "expectations", multiple=True, metavar="GLOB=SIZE",
               help="Guard mode: every ROM matching GLOB must be in bucket SIZE (repeatable).")

@@ -30,7 +30,8 @@ PROG = "ipxe-compat"
 CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100,
                            "terminal_width": 100}
 #: How every command's help names the forms of SOURCE (the top-level help lists them).
-SOURCE_FORMS = "SOURCE is PATH.deb, DIR, PATH.rom or apt:NAME[=VERSION] (see ipxe-compat --help)."
+SOURCE_FORMS = ("SOURCE is PATH.deb, DIR, a .rom, .bin or .fd FILE, or apt:NAME[=VERSION] "
+                "(see ipxe-compat --help).")
 
 
 def one_line(message: str) -> str:

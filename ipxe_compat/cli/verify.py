@@ -40,13 +40,16 @@ def verify_migration(sets: tuple[str, ...], qemu_command: str, from_qemu: str | 
                      as_json: bool) -> None:
     """Prove with real QEMU builds that guests migrate from one host to another.
 
-    With FROM and TO (ROM sets: PATH.deb, DIR, PATH.rom, apt:NAME[=VERSION]): for each ROM of
-    FROM that TO also has (TO's compat prefix stripped) and each NIC model it drives, a paused
-    guest (TCG, no disk, no network) with the FROM ROM migrates to one with the TO ROM. Without
-    them: each end loads its own QEMU's installed ROMs, for every NIC model both QEMUs have that
-    loads a ROM, and the destination gets --to-config's -global lines. A migration completes
-    only when the destination runs the guest; otherwise QEMU's own error is reported. Exit 1 if
-    any fails.
+    With FROM and TO (firmware sets, each a SOURCE): for each ROM of FROM that TO also has
+    (TO's compat prefix stripped) and each NIC model it drives, a paused guest (TCG, no disk, no
+    network) with the FROM ROM migrates to one with the TO ROM;
+    for each -bios and pflash image both have, a guest booted from FROM's migrates to one booted
+    from TO's. Without them: each end loads its own QEMU's installed ROMs, for every NIC model
+    both QEMUs have that loads a ROM, and the destination gets --to-config's -global lines. A
+    migration completes only when the destination runs the guest; otherwise QEMU's own error is
+    reported. Exit 1 if any fails.
+
+    {sources}
 
     A QEMU command may run anywhere (a chroot, a container, ssh HOST qemu-system-x86_64): QMP
     goes over its stdin and stdout. The migration goes over a unix socket in $TMPDIR when both
