@@ -15,10 +15,9 @@ manager that always ends it: QMP ``quit`` first (it reaches a QEMU behind any wr
 group is killed, also on timeouts, errors, Ctrl-C and SIGTERM.
 
 QMP travels over a :class:`Channel`: :class:`Stdio` (QEMU's stdin and stdout, ``-chardev
-stdio``), the default, reaches QEMU through any wrapper that passes stdio on (chroot, unshare,
-a container runtime, ssh); :class:`UnixSocket` (a socket in the private directory) needs a QEMU
-that shares this machine's /tmp. Whatever arrives is bytes until :mod:`.discover`'s boundary has
-checked its shape: :meth:`Qemu.command` returns ``object``.
+stdio``) reaches QEMU through any wrapper that passes stdio on (chroot, unshare, a container
+runtime, ssh), so QMP needs nothing of this machine's /tmp. Whatever arrives is bytes until
+:mod:`.discover`'s boundary has checked its shape: :meth:`Qemu.command` returns ``object``.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ import json
 import os
 import select
 import shlex
-import socket
 import tempfile
 import threading
 import time
@@ -42,7 +40,7 @@ from ..core.tools import install_hint
 from ..errors import ToolError, UsageError
 from ..runner import DEVNULL, PIPE, Child, RunError, ToolMissing, resolve, run
 
-__all__ = ["Channel", "Qemu", "QmpError", "Stdio", "UnixSocket", "device_help", "find_qemu",
+__all__ = ["Channel", "Qemu", "QmpError", "Stdio", "device_help", "find_qemu",
            "private_dir"]
 
 BASE_ARGS = ("-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none",
@@ -111,61 +109,6 @@ class Channel(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-class UnixSocket:
-    """QMP on a unix socket in the private directory (``-qmp unix:PATH,server=on,wait=off``)."""
-
-    stdio = False
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._sock: socket.socket | None = None
-
-    def qemu_args(self) -> list[str]:
-        return ["-qmp", f"unix:{self.path},server=on,wait=off"]
-
-    def connect(self, qemu: Qemu, deadline: float) -> None:
-        while True:
-            if qemu.exited() is not None:
-                raise QmpError(f"QEMU exited at start: {qemu.error_line() or 'no message'}")
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(str(self.path))
-            except (FileNotFoundError, ConnectionRefusedError):
-                sock.close()
-                if time.monotonic() > deadline:
-                    raise QmpError("QEMU's QMP socket did not appear within "
-                                   f"{qemu.timeout:g} s") from None
-                time.sleep(0.01)
-                continue
-            except OSError as error:
-                sock.close()
-                raise QmpError(f"cannot connect to QEMU's QMP socket: {error.strerror}") from error
-            self._sock = sock
-            return
-
-    def send(self, data: bytes) -> None:
-        assert self._sock is not None
-        try:
-            self._sock.sendall(data)
-        except OSError as error:
-            raise QmpError(f"QMP write failed: {error.strerror or error}") from error
-
-    def receive(self, timeout: float) -> bytes:
-        assert self._sock is not None
-        self._sock.settimeout(max(timeout, 0.001))
-        try:
-            return self._sock.recv(_CHUNK)
-        except TimeoutError:
-            raise QmpError(f"QEMU did not answer within {timeout:g} s") from None
-        except OSError as error:
-            raise QmpError(f"QMP read failed: {error.strerror or error}") from error
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
 
 class Stdio:
