@@ -381,3 +381,16 @@ def test_a_recipe_whose_input_gives_no_carried_file_is_refused(tmp_path: Path,
                  cwd=tmp_path)
     assert_error(result, 2, f"{ovmf}: none of the files carried comes from it")
     assert not (tmp_path / "two").exists()
+
+
+def test_generate_help_gives_the_naming_rule_not_only_ipxes_names(tmp_path: Path) -> None:
+    """An ovmf source gets ovmf-<size>-compat (core/compat.py package_names): the help says so."""
+    from ipxe_compat.core.compat import package_names
+
+    text = " ".join(run("generate", "--help", cwd=tmp_path).stdout.split())
+    assert "[default: <origin>-<size>-compat," in text
+    assert package_names("2m", "ovmf")[0] in text.replace("- ", "-")
+    made = run("generate", str(_ovmf_deb(tmp_path)), "--size", "64k", "-o", "out", "--json",
+               cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert f'"source": "{package_names("64k", "ovmf")[0]}"' in made.stdout
