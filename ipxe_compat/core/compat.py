@@ -8,7 +8,7 @@ is the user-facing form of the same contract). Pure.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from ..errors import UsageError
 from . import fields
@@ -19,8 +19,8 @@ __all__ = [
     "DEFAULT_PAD_BYTE", "DEFAULT_QEMU", "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "DEFAULT_URGENCY",
     "FORMATS", "MAX_COMPAT_SIZE", "MAX_KEPT", "MAX_OPTION_FILE", "MAX_RECIPE", "MAX_ROMS",
     "MAX_ROM_FILE", "MAX_TIMEOUT", "TREE_BUILD_DIR", "TREE_MANIFEST", "TREE_RECIPE",
-    "default_prefix", "label_of", "package_names", "package_of_prefix", "source_date_epoch",
-    "split_compat_name",
+    "default_prefix", "is_compat_set", "label_of", "package_names", "package_of_prefix",
+    "source_date_epoch", "split_compat_name",
 ]
 
 # --- generate's defaults ---------------------------------------------------------------------
@@ -132,6 +132,13 @@ def split_compat_name(name: str) -> tuple[str, str] | None:
     if match is None or _LABEL_IN_PREFIX.search(match["prefix"]) is None:
         return None
     return match["prefix"], match["original"]
+
+
+def is_compat_set(names: Collection[str]) -> bool:
+    """Whether a set of file names is a compat set (every name a compat name): it carries some
+    files of its origin by design, so a file it lacks is no removal (``check``'s ``only-old``;
+    ``verify-migration`` runs no case for it)."""
+    return bool(names) and all(split_compat_name(name) for name in names)
 
 
 # --- dates -----------------------------------------------------------------------------------
