@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -136,22 +137,34 @@ def test_real_bookworm_package_reads_as_dpkg_unpacks_it(bookworm_deb: Path) -> N
     assert len(sizes) == 16
 
 
-def _generated_tree(tmp_path: Path) -> tuple[Path, str, dict[str, bytes]]:
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, bytes]]:
     """A tree as ``generate`` writes it (its usr/ holds the origin's ROMs, unpadded), the origin
     .deb, and the compat files its build makes (debian/rules: copy, pad to 256 KiB)."""
     from ipxe_compat.package import Request, generate_package
 
-    deb = write(tmp_path / "ipxe-qemu_1.0-1_all.deb",
+    top = tmp_path_factory.mktemp("generated")
+    deb = write(top / "ipxe-qemu_1.0-1_all.deb",
                 factory.ipxe_qemu_deb({"efi-virtio.rom": ROM_A, "efi-e1000.rom": ROM_B}))
     result = generate_package(Request(maintainer="T <t@example.org>", date="@1700000000"),
-                              [deb], tmp_path / "build")
+                              [deb], top / "build")
     return result.tree, deb, {rom.name: rom.data for rom in result.spec.roms}
 
 
-def test_generated_tree_before_its_build_is_refused_not_read_as_a_host(tmp_path: Path) -> None:
+def _generated_tree(tmp_path: Path, generated: tuple[Path, str, dict[str, bytes]]
+                    ) -> tuple[Path, str, dict[str, bytes]]:
+    """A copy of the generated tree, for one test to change."""
+    tree, deb, made = generated
+    copy = tmp_path / tree.name
+    shutil.copytree(tree, copy)
+    return copy, deb, made
+
+
+def test_generated_tree_before_its_build_is_refused_not_read_as_a_host(
+        tmp_path: Path, generated: tuple[Path, str, dict[str, bytes]]) -> None:
     # its usr/lib/ipxe/qemu/*.rom are the originals: read as a host root, check and
     # verify-migration would compare the originals with themselves and pass
-    tree, _, _ = _generated_tree(tmp_path)
+    tree, _, _ = _generated_tree(tmp_path, generated)
     assert (tree / "usr/lib/ipxe/qemu/efi-virtio.rom").read_bytes() == ROM_A
     with pytest.raises(SourceError, match=r"a source tree made by generate, not built yet "
                        r"\(no compat-roms/\).*give the \.deb it builds") as caught:
@@ -159,8 +172,9 @@ def test_generated_tree_before_its_build_is_refused_not_read_as_a_host(tmp_path:
     assert caught.value.exit_code == 2
 
 
-def test_generated_tree_after_its_build_is_its_compat_files(tmp_path: Path) -> None:
-    tree, deb, made = _generated_tree(tmp_path)
+def test_generated_tree_after_its_build_is_its_compat_files(
+        tmp_path: Path, generated: tuple[Path, str, dict[str, bytes]]) -> None:
+    tree, deb, made = _generated_tree(tmp_path, generated)
     (tree / "compat-roms").mkdir()
     for name, data in made.items():
         write(tree / "compat-roms" / name, data)
@@ -178,8 +192,8 @@ def test_generated_tree_after_its_build_is_its_compat_files(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("change", ["missing", "extra", "different"])
 def test_generated_tree_whose_build_does_not_match_its_manifest_is_refused(
-        tmp_path: Path, change: str) -> None:
-    tree, _, made = _generated_tree(tmp_path)
+        tmp_path: Path, change: str, generated: tuple[Path, str, dict[str, bytes]]) -> None:
+    tree, _, made = _generated_tree(tmp_path, generated)
     (tree / "compat-roms").mkdir()
     for name, data in made.items():
         write(tree / "compat-roms" / name, data)
