@@ -237,7 +237,8 @@ def test_firmware_mappings_name_original_path_and_class() -> None:
     assert firmware_mappings(fileset("d", COMPAT), "/srv/fw")["OVMF.fd"].path == \
         "/srv/fw/2m-OVMF.fd"
     assert firmware_mappings(fileset("d", {"OVMF.fd": 2 * MIB})) == {}
-    with pytest.raises(UsageError, match=r"2m-OVMF\.fd and 4m-OVMF\.fd both stand in for OVMF\.fd"):
+    with pytest.raises(SourceError, match=r"OVMF\.fd pairs ambiguously with 2m-OVMF\.fd and "
+                       r"4m-OVMF\.fd"):
         firmware_mappings(fileset("d", {"2m-OVMF.fd": 2 * MIB, "4m-OVMF.fd": 4 * MIB}))
 
 
