@@ -140,7 +140,7 @@ TRIXIE = {"OVMF.fd": 4 * MIB, "OVMF_CODE_4M.fd": 3653632, "OVMF_VARS_4M.fd": 540
 
 def test_check_judges_each_class_by_its_rule() -> None:
     rows = {r.name: r for r in compare(fileset("b", BOOKWORM), fileset("t", TRIXIE))}
-    assert rows["OVMF.fd"].verdict is Verdict.BREAKS and rows["OVMF.fd"].block == "pc.bios"
+    assert rows["OVMF.fd"].verdict is Verdict.BREAKS and rows["OVMF.fd"].block["block"] == "pc.bios"
     assert rows["OVMF_CODE.fd"].verdict is Verdict.REMOVED
     assert rows["OVMF_VARS_4M.fd"].verdict is Verdict.OK
     outcome = compare_roms(fileset("b", BOOKWORM), fileset("t", TRIXIE))
@@ -193,6 +193,22 @@ def test_chain_compares_each_step() -> None:
     assert outcome.data["breaks_migration"]
     assert outcome.problems[0].startswith("bookworm -> trixie: trixie/OVMF.fd: block pc.bios")
     assert "bullseye -> bookworm\n" in outcome.text
+
+
+def test_a_block_the_file_does_not_name_is_said_truly() -> None:
+    """No placeholder in the output: an option ROM's block is named by the device that loads
+    it (JSON: block null, block_rule ADDR/TYPE.rom), a file that fixes no block has none."""
+    report = inspect_roms(fileset("d", {"efi-virtio.rom": 249344, "rand.bin": 70000,
+                                        "OVMF.fd": 2 * MIB}))
+    blocks = {r["name"]: (r["block"], r["block_rule"]) for r in report.data["roms"]}
+    assert blocks == {"efi-virtio.rom": (None, "ADDR/TYPE.rom"), "rand.bin": (None, None),
+                      "OVMF.fd": ("pc.bios", "pc.bios")}
+    assert "None" not in report.text and "TYPE.rom of the device that loads it" in report.text
+    assert "rand.bin: 70000 bytes (68.359 KiB), not loaded into a migrated block, from" in \
+        report.text
+    row = compare_roms(fileset("o", {"efi-virtio.rom": 249344}),
+                       fileset("n", {"efi-virtio.rom": 249344})).data["roms"][0]
+    assert (row["block"], row["block_rule"]) == (None, "ADDR/TYPE.rom")
 
 
 def test_inspect_refuses_what_qemu_refuses() -> None:
