@@ -26,8 +26,10 @@ from ..core import compat
 from ..core.firmware import (
     FW_CFG_BLOCK_MACHINES,
     FileClass,
+    block_name,
     block_size,
     classify,
+    flash_unit,
     migrates,
 )
 from ..core.names import pair, select
@@ -88,11 +90,10 @@ class Row:
     errors: tuple[RomFormatError, ...] = ()  # of both files, filled by :func:`validated`
 
     @property
-    def block(self) -> dict[str, str | None]:
-        """The RAM block as JSON gives it: ``block``, its name where the file fixes it
-        (``pc.bios``), and ``block_rule`` (an option ROM's ``ADDR/TYPE.rom``)."""
-        file = self.new or self.old
-        return block_fields(file) if file is not None else {"block": None, "block_rule": None}
+    def block(self) -> str | None:
+        """The RAM block's name where the file fixes it (``pc.bios``, ``system.flash0``); None
+        for an option ROM, which the loading device names (``ADDR/TYPE.rom``)."""
+        return block_name(self.kind, self.name, flash_unit(self.name))
 
 
 def problem(row: Row) -> str | None:
@@ -107,7 +108,7 @@ def problem(row: Row) -> str | None:
     if row.kind is FileClass.OPTION_ROM:
         return (f"{where}: QEMU bucket changes from {size_text(row.old_bucket or 0)} to "
                 f"{size_text(row.new_bucket or 0)}, which breaks live migration")
-    return (f"{where}: block {row.block['block']} changes from {row.old_bucket} to "
+    return (f"{where}: block {row.block} changes from {row.old_bucket} to "
             f"{row.new_bucket} bytes ({row.kind.description}: the file's size, exactly), which "
             "breaks live migration")
 
@@ -300,7 +301,7 @@ def compare_json(rows: Sequence[Row], old: str, new: str) -> dict[str, Any]:
             {
                 "name": row.name,
                 "class": row.kind.value,
-                **row.block,
+                **block_fields(row.kind, row.name),
                 "old_size": row.old.size if row.old else None,
                 "old_bucket": row.old_bucket,
                 "new_size": row.new.size if row.new else None,

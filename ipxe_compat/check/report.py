@@ -66,13 +66,12 @@ def _block(file: RomFile) -> tuple[str | None, int | None]:
             block_size(file.kind, file.size) if file.size else None)
 
 
-def block_fields(file: RomFile) -> dict[str, str | None]:
+def block_fields(kind: FileClass, name: str) -> dict[str, str | None]:
     """``block`` (its name where the file fixes it, else null) and ``block_rule`` (how QEMU
     names it: ``ADDR/TYPE.rom`` for an option ROM, whose loading device names the block), as
     inspect's and check's JSON give them."""
-    unit = flash_unit(file.name)
-    return {"block": block_name(file.kind, file.name, unit),
-            "block_rule": block_rule(file.kind, file.name, unit)}
+    unit = flash_unit(name)
+    return {"block": block_name(kind, name, unit), "block_rule": block_rule(kind, name, unit)}
 
 
 def file_errors(file: RomFile) -> tuple[RomFormatError, ...]:
@@ -114,7 +113,7 @@ def to_json(reports: Sequence[RomReport]) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "name": file.name,
             "class": file.kind.value,
-            **block_fields(file),
+            **block_fields(file.kind, file.name),
             "block_size": _block(file)[1],
             "source": file.origin.spec,
             "path": file.path,
