@@ -17,6 +17,7 @@ from ipxe_compat.core.firmware import (
     FileClass,
     block_class,
     block_name,
+    block_rule,
     block_size,
     classify,
     flash_unit,
@@ -86,6 +87,11 @@ def test_block_names_and_back() -> None:
     assert flash_unit("2m-OVMF_CODE.secboot.fd") == 0
     assert block_name(FileClass.GENROM, "kvmvapic.bin") == "/rom@genroms/kvmvapic.bin"
     assert block_name(FileClass.GENROM, "vgabios-ramfb.bin") == "/rom@vgaroms/vgabios-ramfb.bin"
+    # an option ROM's block is named by the device that loads it: no name, a rule
+    assert block_name(FileClass.OPTION_ROM, "vgabios-stdvga.bin") is None
+    assert block_rule(FileClass.OPTION_ROM, "vgabios-stdvga.bin") == "ADDR/TYPE.rom"
+    assert block_rule(FileClass.BIOS, "OVMF.fd") == "pc.bios"
+    assert block_rule(FileClass.OTHER, "x.json") is None
     for block, kind in (("pc.bios", FileClass.BIOS), ("system.flash0", FileClass.PFLASH),
                         ("/rom@genroms/linuxboot_dma.bin", FileClass.GENROM),
                         ("0000:00:02.0/vga.rom", FileClass.OPTION_ROM),
