@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
-from ipxe_compat.check import compare_roms, guard_roms
+from ipxe_compat.check import compare_chain, compare_roms, guard_roms
 from ipxe_compat.check.compare import (
     Expectation,
     Verdict,
@@ -115,8 +116,8 @@ def valid_romset(label: str, sizes: dict[str, int]) -> RomSet:
 def test_breaking_rows_are_the_problems() -> None:
     outcome = compare_roms(valid_romset("o", {"efi-virtio.rom": 249344, "efi-e1000.rom": 249856}),
                            valid_romset("n", {"efi-virtio.rom": 300544, "efi-e1000.rom": 262144}))
-    assert outcome.problems == (
-        "efi-virtio.rom: QEMU bucket changes from 256k to 512k, which breaks live migration",)
+    assert outcome.problems == (  # the file named as for a -bios or pflash image: NEW's
+        "n/efi-virtio.rom: QEMU bucket changes from 256k to 512k, which breaks live migration",)
 
 
 def test_an_invalid_rom_of_the_right_size_is_a_problem() -> None:
@@ -126,7 +127,6 @@ def test_an_invalid_rom_of_the_right_size_is_a_problem() -> None:
     new = RomSet((RomFile("efi-virtio.rom", broken + b"\xff" * (262144 - len(broken)), 0,
                           "efi-virtio.rom", Origin("dir", "n")),), (Origin("dir", "n"),))
     outcome = compare_roms(old, new)
-    assert [row["verdict"] for row in outcome.data["roms"]] == ["ok"]
     problem = "n/efi-virtio.rom: offset 0x800: no option ROM signature 55 aa (found ff ff)"
     assert outcome.problems == (problem,)
     guarded = guard_roms(new, [parse_expectation("efi-*.rom=256k")])
@@ -134,17 +134,57 @@ def test_an_invalid_rom_of_the_right_size_is_a_problem() -> None:
     assert (outcome.data["old"], outcome.data["new"]) == ("o", "n")
 
 
+def test_an_invalid_rom_is_invalid_in_the_table_and_the_json() -> None:
+    """Exit 1 with errors on stderr must not come with a table and JSON saying ok: the row
+    says invalid, the summary counts it, the JSON says why."""
+    old = valid_romset("o", {"efi-e1000.rom": 262144, "efi-virtio.rom": 262144})
+    good = old.roms[0]
+    broken = RomFile("efi-virtio.rom", b"\0\0" + good.data[2:], 0, "efi-virtio.rom",
+                     Origin("dir", "n"))
+    new = RomSet((replace(good, origin=Origin("dir", "n")), broken), (Origin("dir", "n"),))
+    outcome = compare_roms(old, new)
+    rows = {row["name"]: row for row in outcome.data["roms"]}
+    assert (rows["efi-virtio.rom"]["verdict"], rows["efi-virtio.rom"]["valid"]) == (
+        "invalid", False)
+    assert rows["efi-virtio.rom"]["errors"] == [
+        {"file": "n/efi-virtio.rom", "offset": 0,
+         "message": "no option ROM signature 55 aa (found 00 00)"}]
+    assert (rows["efi-e1000.rom"]["verdict"], rows["efi-e1000.rom"]["valid"],
+            rows["efi-e1000.rom"]["errors"]) == ("ok", True, [])
+    assert outcome.data["summary"]["invalid"] == 1 and outcome.data["summary"]["ok"] == 1
+    assert not outcome.data["summary"]["breaks_migration"]
+    lines = outcome.text.splitlines()
+    assert lines[1].startswith("!!  efi-virtio.rom") and lines[1].endswith("invalid")
+    assert lines[-1] == "2 ROMs: 1 ok, 0 breaks-migration, 0 removed, 0 only-old, 0 only-new, " \
+                        "1 invalid"
+    chain = compare_chain([old, new, new])
+    assert chain.data["invalid"] and not chain.data["breaks_migration"]
+    # a row that breaks migration keeps that verdict, and says its file is invalid too
+    grown = RomSet((replace(broken, data=broken.data + b"\xff" * 4096),), (Origin("dir", "n"),))
+    row = compare_roms(old, grown, ["efi-virtio.rom"]).data["roms"][0]
+    assert (row["verdict"], row["valid"]) == ("breaks-migration", False)
+    # guard mode: no "ok" for it either
+    guarded = guard_roms(new, [parse_expectation("efi-*.rom=256k")])
+    assert [(r["name"], r["ok"], r["valid"]) for r in guarded.data["roms"]] == [
+        ("efi-e1000.rom", True, True), ("efi-virtio.rom", False, False)]
+    assert guarded.data["roms"][1]["errors"] == rows["efi-virtio.rom"]["errors"]
+    assert guarded.data["summary"] == {"checked": 2, "wrong_bucket": 0, "invalid": 1}
+    assert guarded.text.splitlines()[1].startswith("!!  efi-virtio.rom")
+    assert guarded.text.splitlines()[1].endswith("INVALID")
+
+
 def test_json_schema() -> None:
     rows = compare(romset("o", {"efi-virtio.rom": 249344, "old.rom": 10}),
                    romset("n", {"efi-virtio.rom": 300544}))
     data = compare_json(rows, "o", "n")
     assert data["roms"][0] == {"name": "efi-virtio.rom", "class": "option-rom",
-                               "block": "*/TYPE.rom", "old_size": 249344, "old_bucket": 262144,
+                               "block": None, "block_rule": "ADDR/TYPE.rom",
+                               "old_size": 249344, "old_bucket": 262144,
                                "new_size": 300544, "new_bucket": 524288,
-                               "verdict": "breaks-migration"}
+                               "verdict": "breaks-migration", "valid": True, "errors": []}
     assert data["roms"][1]["new_size"] is None and data["roms"][1]["verdict"] == "removed"
     assert data["summary"] == {"ok": 0, "breaks-migration": 1, "removed": 1, "only-old": 0,
-                               "only-new": 0, "breaks_migration": True}
+                               "only-new": 0, "invalid": 0, "breaks_migration": True}
 
 
 def test_table_is_aligned_with_breaking_rows_marked_first() -> None:
@@ -157,7 +197,7 @@ def test_table_is_aligned_with_breaking_rows_marked_first() -> None:
         "512 KiB    breaks-migration\n"
         "    efi-e1000.rom   option-rom  249856 (244 KiB)    256 KiB    262144 (256 KiB)    "
         "256 KiB    ok\n"
-        "2 ROMs: 1 ok, 1 breaks-migration, 0 removed, 0 only-old, 0 only-new\n"
+        "2 ROMs: 1 ok, 1 breaks-migration, 0 removed, 0 only-old, 0 only-new, 0 invalid\n"
     )
 
 
@@ -178,6 +218,22 @@ def test_guard_exact_and_at_most() -> None:
 def test_bad_expectations(text: str, error: str) -> None:
     with pytest.raises(UsageError, match=error):
         parse_expectation(text)
+
+
+def test_a_size_without_unit_reads_as_bytes_in_the_message() -> None:
+    """``efi-*.rom=256`` is 256 bytes: the error says so, not a bare "expected 256"."""
+    roms = valid_romset("s", {"efi-a.rom": 262144})
+    outcome = guard_roms(roms, [parse_expectation("efi-*.rom=256")])
+    assert outcome.problems == ("s/efi-a.rom: in the 256k bucket, expected 256 bytes",)
+    assert "256 bytes" in outcome.text
+    tiny = compare_roms(romset_of("o", factory.legacy_image(512, last=True)), roms)
+    assert tiny.problems == ("s/efi-a.rom: QEMU bucket changes from 512 bytes to 256k, which "
+                             "breaks live migration",)
+
+
+def romset_of(label: str, data: bytes) -> RomSet:
+    return RomSet((RomFile("efi-a.rom", data, 0, "efi-a.rom", Origin("dir", label)),),
+                  (Origin("dir", label),))
 
 
 def test_expectation_parses() -> None:

@@ -120,3 +120,40 @@ def test_every_compat_package_the_docs_name_is_the_one_generate_builds_on_debian
     wrong = sorted((where, name) for where, name in named
                    if not name.removesuffix("_all.deb").endswith(suffix))
     assert not wrong, f"not what generate --distribution bookworm builds ({suffix}): {wrong}"
+
+
+def _keys(value: object) -> set[str]:
+    """Every key of a JSON document, at any depth."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+def test_cli_md_names_every_key_of_check_and_inspect_json() -> None:
+    """docs/cli.md's contract names each field a script reads from check's three JSON shapes
+    (compare, chain, guard) and inspect's: it once knew no chain shape, no class, no removed."""
+    from ipxe_compat.check import (
+        compare_chain,
+        compare_roms,
+        guard_roms,
+        inspect_roms,
+        parse_expectation,
+    )
+    from ipxe_compat.input import Origin, RomFile, RomSet
+    from tests import factory
+
+    def romset(label: str, data: bytes) -> RomSet:
+        origin = Origin("dir", label)
+        return RomSet((RomFile("efi-virtio.rom", data, 0, "efi-virtio.rom", origin),), (origin,))
+
+    good, broken = romset("o", factory.efi_rom()), romset("n", b"\0\0" + factory.efi_rom()[2:])
+    documents = [compare_roms(good, broken).data, compare_chain([good, good, broken]).data,
+                 guard_roms(broken, [parse_expectation("efi-*.rom=4k")]).data,
+                 inspect_roms(good).data]
+    keys = set().union(*map(_keys, documents)) - {"images", "padding", "efi"}  # inspect's detail
+    keys -= set(_keys(inspect_roms(good).data["roms"][0]["images"]))
+    keys -= {"length", "byte"}  # padding's
+    contract = (REPO / "docs" / "cli.md").read_text()
+    assert sorted(k for k in keys if f"`{k}`" not in contract and f'"{k}"' not in contract) == []

@@ -17,6 +17,7 @@ from ipxe_compat.core.firmware import (
     FileClass,
     block_class,
     block_name,
+    block_rule,
     block_size,
     classify,
     flash_unit,
@@ -86,6 +87,11 @@ def test_block_names_and_back() -> None:
     assert flash_unit("2m-OVMF_CODE.secboot.fd") == 0
     assert block_name(FileClass.GENROM, "kvmvapic.bin") == "/rom@genroms/kvmvapic.bin"
     assert block_name(FileClass.GENROM, "vgabios-ramfb.bin") == "/rom@vgaroms/vgabios-ramfb.bin"
+    # an option ROM's block is named by the device that loads it: no name, a rule
+    assert block_name(FileClass.OPTION_ROM, "vgabios-stdvga.bin") is None
+    assert block_rule(FileClass.OPTION_ROM, "vgabios-stdvga.bin") == "ADDR/TYPE.rom"
+    assert block_rule(FileClass.BIOS, "OVMF.fd") == "pc.bios"
+    assert block_rule(FileClass.OTHER, "x.json") is None
     for block, kind in (("pc.bios", FileClass.BIOS), ("system.flash0", FileClass.PFLASH),
                         ("/rom@genroms/linuxboot_dma.bin", FileClass.GENROM),
                         ("0000:00:02.0/vga.rom", FileClass.OPTION_ROM),
@@ -195,6 +201,22 @@ def test_chain_compares_each_step() -> None:
     assert "bullseye -> bookworm\n" in outcome.text
 
 
+def test_a_block_the_file_does_not_name_is_said_truly() -> None:
+    """No placeholder in the output: an option ROM's block is named by the device that loads
+    it (JSON: block null, block_rule ADDR/TYPE.rom), a file that fixes no block has none."""
+    report = inspect_roms(fileset("d", {"efi-virtio.rom": 249344, "rand.bin": 70000,
+                                        "OVMF.fd": 2 * MIB}))
+    blocks = {r["name"]: (r["block"], r["block_rule"]) for r in report.data["roms"]}
+    assert blocks == {"efi-virtio.rom": (None, "ADDR/TYPE.rom"), "rand.bin": (None, None),
+                      "OVMF.fd": ("pc.bios", "pc.bios")}
+    assert "None" not in report.text and "TYPE.rom of the device that loads it" in report.text
+    assert "rand.bin: 70000 bytes (68.359 KiB), not loaded into a migrated block, from" in \
+        report.text
+    row = compare_roms(fileset("o", {"efi-virtio.rom": 249344}),
+                       fileset("n", {"efi-virtio.rom": 249344})).data["roms"][0]
+    assert (row["block"], row["block_rule"]) == (None, "ADDR/TYPE.rom")
+
+
 def test_inspect_refuses_what_qemu_refuses() -> None:
     report = inspect_roms(fileset("d", {"bios-odd.bin": 65536 + 512, "OVMF_VARS.fd": 4097}))
     assert len(report.problems) == 2
@@ -237,7 +259,8 @@ def test_firmware_mappings_name_original_path_and_class() -> None:
     assert firmware_mappings(fileset("d", COMPAT), "/srv/fw")["OVMF.fd"].path == \
         "/srv/fw/2m-OVMF.fd"
     assert firmware_mappings(fileset("d", {"OVMF.fd": 2 * MIB})) == {}
-    with pytest.raises(UsageError, match=r"2m-OVMF\.fd and 4m-OVMF\.fd both stand in for OVMF\.fd"):
+    with pytest.raises(SourceError, match=r"OVMF\.fd pairs ambiguously with 2m-OVMF\.fd and "
+                       r"4m-OVMF\.fd"):
         firmware_mappings(fileset("d", {"2m-OVMF.fd": 2 * MIB, "4m-OVMF.fd": 4 * MIB}))
 
 

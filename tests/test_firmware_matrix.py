@@ -62,8 +62,8 @@ def cell(step: dict[str, Any]) -> str:
     parts = []
     for row in step["roms"]:
         if row["verdict"] == "breaks-migration":
-            parts.append(f"**breaks** `{row['block']}`: `{row['name']}` {row['old_size']} -> "
-                         f"{row['new_size']}")
+            parts.append(f"**breaks** `{row['block'] or row['block_rule']}`: `{row['name']}` "
+                         f"{row['old_size']} -> {row['new_size']}")
     removed = [f"`{row['name']}`" for row in step["roms"] if row["verdict"] == "removed"]
     if removed:
         parts.append("**removed** " + ", ".join(removed))

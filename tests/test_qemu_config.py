@@ -8,7 +8,7 @@ from ipxe_compat.core.devices import BUILTIN, NicTable, devices_driven_by
 from ipxe_compat.core.families import Family, families
 from ipxe_compat.errors import SourceError, UsageError
 from ipxe_compat.input import Origin, RomFile, RomSet
-from ipxe_compat.qemu import qemu_config
+from ipxe_compat.qemu import compat_paths, qemu_config
 from ipxe_compat.qemu.config import mappings, render
 from ipxe_compat.qemu.discover import QemuFacts, pci_nic_models
 from ipxe_compat.qemu.migration import Ends, parse_globals, plan_cases, plan_installed
@@ -112,6 +112,20 @@ def test_c_entries_name_the_compat_array() -> None:
 def test_plain_roms_are_not_compat_roms() -> None:
     with pytest.raises(UsageError, match="no compat ROM"):
         mappings(romset(["efi-virtio.rom"]), BUILTIN, None)
+
+
+def test_two_compat_roms_of_one_default_are_refused_as_check_refuses_them() -> None:
+    """Ubuntu's and Debian's name for one original in one set: no two conflicting -global
+    lines, no duplicate C entries, no --apply that picks one (the pairing error of check)."""
+    both = romset(["compat-256k-efi-e1000.rom", "compat-256k-efi-virtio.rom",
+                   "256k-efi-virtio.rom"])
+    error = ("efi-virtio.rom pairs ambiguously with 256k-efi-virtio.rom and "
+             "compat-256k-efi-virtio.rom")
+    for fmt in ("args", "libvirt", "c"):
+        with pytest.raises(SourceError, match=error):
+            qemu_config(both, fmt, "7_2" if fmt == "c" else None)
+    with pytest.raises(SourceError, match=error):
+        compat_paths(both)  # qemu-config --apply, preflight --apply
 
 
 def test_any_prefix_pairs_as_check_pairs_it() -> None:

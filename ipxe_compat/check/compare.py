@@ -7,15 +7,17 @@ size)), a -bios or pflash image by its exact size, a fw_cfg ROM by its page-roun
 resizeable block, migrated only on pc-i440fx-1.7: a change there is noted, never a failure).
 Migration refuses a block of another size. A firmware file of OLD that NEW lacks is ``removed``
 (guests that use it can neither start nor migrate), unless NEW is a compat set, which carries
-only some files by design (``only-old``). Ubuntu's check-rom-sizes gets a 262144-byte ROM wrong
-(it says 512k) and loops on a 0-byte one; here an empty file is an error and exactly 2**n bytes
-is the 2**n bucket.
+only some files by design (``only-old``). Every file compared or guarded is validated as
+``inspect`` validates it: a structurally broken one makes its row ``invalid`` (unless the row
+already breaks migration or is removed), never ``ok``. Ubuntu's check-rom-sizes gets a
+262144-byte ROM wrong (it says 512k) and loops on a 0-byte one; here an empty file is an error
+and exactly 2**n bytes is the 2**n bucket.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from itertools import pairwise
 from typing import Any
@@ -33,10 +35,10 @@ from ..core.firmware import (
 from ..core.names import pair, select
 from ..core.outcome import Outcome, aligned
 from ..core.rom import not_empty
-from ..core.sizes import bucket, human, parse_size, size_label
-from ..errors import SourceError, UsageError
+from ..core.sizes import bucket, human, parse_size, size_text
+from ..errors import RomFormatError, SourceError, UsageError
 from ..input import RomFile, RomSet
-from .report import invalid
+from .report import block_fields, error_dicts, file_errors
 
 __all__ = ["Expectation", "compare_chain", "compare_roms", "guard_roms", "parse_expectation"]
 
@@ -47,10 +49,16 @@ class Verdict(StrEnum):
     REMOVED = "removed"
     ONLY_OLD = "only-old"
     ONLY_NEW = "only-new"
+    INVALID = "invalid"  # a file of the row is structurally broken (as inspect finds it)
 
 
+#: Verdicts that break migration (the summary's ``breaks_migration``).
+BREAKING = (Verdict.BREAKS, Verdict.REMOVED)
 #: Verdicts that fail the check (exit 1).
-FAILING = (Verdict.BREAKS, Verdict.REMOVED)
+FAILING = (*BREAKING, Verdict.INVALID)
+#: The table's and the JSON's order of rows: failing first.
+ORDER = (Verdict.BREAKS, Verdict.REMOVED, Verdict.INVALID, Verdict.OK, Verdict.ONLY_OLD,
+         Verdict.ONLY_NEW)
 
 
 def qemu_block(rom: RomFile, romsize: int | None = None) -> int:
@@ -79,38 +87,56 @@ class Row:
     verdict: Verdict
     kind: FileClass = FileClass.OPTION_ROM
     note: str = ""
+    errors: tuple[RomFormatError, ...] = ()  # of both files, filled by :func:`validated`
 
     @property
     def block(self) -> str | None:
-        """The RAM block's name (``pc.bios``, ``system.flash0``, ``*/TYPE.rom``)."""
+        """The RAM block's name where the file fixes it (``pc.bios``, ``system.flash0``); None
+        for an option ROM, which the loading device names (``ADDR/TYPE.rom``)."""
         return block_name(self.kind, self.name, flash_unit(self.name))
 
 
 def problem(row: Row) -> str | None:
-    """The error line of a failing row: the file, the block and both sizes."""
+    """The error line of a row that breaks migration or is removed: the file (NEW's, as it is
+    the one that changed), the block and both sizes. An invalid file's lines are its errors."""
     if row.verdict is Verdict.REMOVED and row.old is not None:
         return (f"{row.old.location}: removed ({row.kind.description}): guests that use it can "
                 "neither start nor migrate")
     if row.verdict is not Verdict.BREAKS:
         return None
-    if row.kind is FileClass.OPTION_ROM:
-        return (f"{row.name}: QEMU bucket changes from {size_label(row.old_bucket or 0)} to "
-                f"{size_label(row.new_bucket or 0)}, which breaks live migration")
     where = row.new.location if row.new is not None else row.name
-    return (f"{where}: block {row.block} changes from {row.old_bucket} to {row.new_bucket} "
-            f"bytes ({row.kind.description}: the file's size, exactly), which breaks live "
-            "migration")
+    if row.kind is FileClass.OPTION_ROM:
+        return (f"{where}: QEMU bucket changes from {size_text(row.old_bucket or 0)} to "
+                f"{size_text(row.new_bucket or 0)}, which breaks live migration")
+    return (f"{where}: block {row.block} changes from {row.old_bucket} to "
+            f"{row.new_bucket} bytes ({row.kind.description}: the file's size, exactly), which "
+            "breaks live migration")
 
 
 def compare_roms(old: RomSet, new: RomSet, globs: Sequence[str] = (),
                  romsize: int | None = None) -> Outcome:
-    """``check OLD NEW``: every file's verdict; one that changes block or is removed is a
-    problem."""
-    rows = compare(old, new, globs, romsize)
+    """``check OLD NEW``: every file's verdict; one that changes block, is removed or is
+    structurally invalid is a problem."""
+    rows = validated(compare(old, new, globs, romsize))
     problems = tuple(line for row in rows if (line := problem(row)) is not None)
-    # validated as inspect does: a structurally broken ROM of the right size must not pass
-    problems += tuple(invalid([rom for row in rows for rom in (row.old, row.new) if rom]))
+    problems += tuple(str(error) for row in rows for error in row.errors)
     return Outcome(compare_json(rows, _label(old), _label(new)), compare_table(rows), problems)
+
+
+def validated(rows: Sequence[Row]) -> list[Row]:
+    """``rows`` with the structural errors of their files (as inspect finds them): a row that
+    would pass becomes ``invalid``, so a broken build of the right size never reads ``ok``; one
+    that breaks migration or is removed keeps that verdict and lists the errors too."""
+    checked = []
+    for row in rows:
+        errors = tuple(e for rom in (row.old, row.new) if rom for e in file_errors(rom))
+        verdict = Verdict.INVALID if errors and row.verdict not in FAILING else row.verdict
+        checked.append(replace(row, verdict=verdict, errors=errors))
+    return sorted(checked, key=_order)
+
+
+def _order(row: Row) -> tuple[int, str]:
+    return ORDER.index(row.verdict), row.name
 
 
 def compare_chain(sets: Sequence[RomSet], globs: Sequence[str] = (),
@@ -123,18 +149,22 @@ def compare_chain(sets: Sequence[RomSet], globs: Sequence[str] = (),
     problems = tuple(f"{step.data['old']} -> {step.data['new']}: {line}"
                      for step in steps for line in step.problems)
     breaks = any(step.data["summary"]["breaks_migration"] for step in steps)
-    return Outcome({"steps": [step.data for step in steps], "breaks_migration": breaks}, text,
-                   problems)
+    invalid = any(step.data["summary"][Verdict.INVALID.value] for step in steps)
+    return Outcome({"steps": [step.data for step in steps], "breaks_migration": breaks,
+                    "invalid": invalid}, text, problems)
 
 
 def guard_roms(romset: RomSet, expectations: Sequence[Expectation], at_most: bool = False,
                romsize: int | None = None) -> Outcome:
-    """``check --expect GLOB=SIZE SOURCE``: a ROM outside its expected bucket is a problem."""
-    rows = guard(romset, expectations, at_most, romsize)
-    problems = tuple(f"{row.rom.location}: in the {size_label(row.bucket)} bucket, expected "
-                     f"{'at most ' if at_most else ''}{size_label(row.expected)}"
-                     for row in rows if not row.ok)
-    problems += tuple(invalid(list({row.rom.location: row.rom for row in rows}.values())))
+    """``check --expect GLOB=SIZE SOURCE``: a ROM outside its expected bucket, or structurally
+    invalid, is a problem."""
+    rows = [replace(row, errors=file_errors(row.rom))
+            for row in guard(romset, expectations, at_most, romsize)]
+    problems = tuple(f"{row.rom.location}: in the {size_text(row.bucket)} bucket, expected "
+                     f"{'at most ' if at_most else ''}{size_text(row.expected)}"
+                     for row in rows if not row.in_bucket)
+    # a ROM two expectations match is one file: its errors once
+    problems += tuple(dict.fromkeys(str(error) for row in rows for error in row.errors))
     return Outcome(guard_json(rows, at_most), guard_table(rows, at_most), problems)
 
 
@@ -178,8 +208,7 @@ def compare(old: RomSet, new: RomSet, globs: Sequence[str] = (),
         else:
             verdict = Verdict.BREAKS
         rows.append(Row(name, o, n, ob, nb, verdict, kind, note))
-    order = [Verdict.BREAKS, Verdict.REMOVED, Verdict.OK, Verdict.ONLY_OLD, Verdict.ONLY_NEW]
-    return sorted(rows, key=lambda r: (order.index(r.verdict), r.name))
+    return sorted(rows, key=_order)
 
 
 def _base_name(old: str | None, new: str | None) -> str:
@@ -199,7 +228,17 @@ class GuardRow:
     rom: RomFile
     bucket: int
     expected: int
-    ok: bool
+    in_bucket: bool
+    errors: tuple[RomFormatError, ...] = ()  # filled by guard_roms
+
+    @property
+    def ok(self) -> bool:
+        """In its expected bucket and structurally valid."""
+        return self.in_bucket and not self.errors
+
+    @property
+    def result(self) -> str:
+        return "WRONG BUCKET" if not self.in_bucket else "INVALID" if self.errors else "ok"
 
 
 def parse_expectation(text: str) -> Expectation:
@@ -212,14 +251,15 @@ def parse_expectation(text: str) -> Expectation:
 
 def guard(romset: RomSet, expectations: Sequence[Expectation], at_most: bool = False,
           romsize: int | None = None) -> list[GuardRow]:
-    """Every ROM matching an expectation must be in its bucket (or smaller, with at_most)."""
+    """Every ROM matching an expectation must be in its bucket (or smaller, with at_most);
+    by size alone (:func:`guard_roms` validates)."""
     rows = []
     for expectation in expectations:
         matched = select((rom.name for rom in romset.roms), [expectation.glob], "--expect")
         for rom in (rom for rom in romset.roms if rom.name in matched):
             block = qemu_block(rom, romsize)
-            ok = block <= expectation.size if at_most else block == expectation.size
-            rows.append(GuardRow(rom, block, expectation.size, ok))
+            fits = block <= expectation.size if at_most else block == expectation.size
+            rows.append(GuardRow(rom, block, expectation.size, fits))
     return rows
 
 
@@ -261,19 +301,21 @@ def compare_json(rows: Sequence[Row], old: str, new: str) -> dict[str, Any]:
             {
                 "name": row.name,
                 "class": row.kind.value,
-                "block": row.block,
+                **block_fields(row.kind, row.name),
                 "old_size": row.old.size if row.old else None,
                 "old_bucket": row.old_bucket,
                 "new_size": row.new.size if row.new else None,
                 "new_bucket": row.new_bucket,
                 "verdict": row.verdict.value,
+                "valid": not row.errors,
+                "errors": error_dicts(row.errors),
                 **({"note": row.note} if row.note else {}),
             }
             for row in rows
         ],
         "summary": {
             **summary(rows),
-            "breaks_migration": any(r.verdict in FAILING for r in rows),
+            "breaks_migration": any(r.verdict in BREAKING for r in rows),
         },
     }
 
@@ -281,7 +323,7 @@ def compare_json(rows: Sequence[Row], old: str, new: str) -> dict[str, Any]:
 def guard_table(rows: Sequence[GuardRow], at_most: bool) -> str:
     body = [
         ["" if row.ok else "!!", row.rom.name, _size_cell(row.rom), _bucket_cell(row.bucket),
-         ("<= " if at_most else "") + size_label(row.expected), "ok" if row.ok else "WRONG BUCKET"]
+         ("<= " if at_most else "") + size_text(row.expected), row.result]
         for row in sorted(rows, key=lambda r: (r.ok, r.rom.name))
     ]
     return aligned(["", "ROM", "SIZE", "BUCKET", "EXPECTED", "RESULT"], body)
@@ -290,6 +332,8 @@ def guard_table(rows: Sequence[GuardRow], at_most: bool) -> str:
 def guard_json(rows: Sequence[GuardRow], at_most: bool) -> dict[str, Any]:
     return {
         "roms": [{"name": r.rom.name, "size": r.rom.size, "bucket": r.bucket,
-                  "expected": r.expected, "at_most": at_most, "ok": r.ok} for r in rows],
-        "summary": {"checked": len(rows), "wrong_bucket": sum(not r.ok for r in rows)},
+                  "expected": r.expected, "at_most": at_most, "ok": r.ok,
+                  "valid": not r.errors, "errors": error_dicts(r.errors)} for r in rows],
+        "summary": {"checked": len(rows), "wrong_bucket": sum(not r.in_bucket for r in rows),
+                    "invalid": sum(bool(r.errors) for r in rows)},
     }

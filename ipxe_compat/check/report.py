@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.firmware import FileClass, block_name, block_size, flash_unit, load_error
+from ..core.firmware import (
+    FileClass,
+    block_name,
+    block_rule,
+    block_size,
+    flash_unit,
+    load_error,
+)
 from ..core.names import select
 from ..core.outcome import Outcome
 from ..core.rom import Image, Rom, rom_errors
@@ -59,11 +66,23 @@ def _block(file: RomFile) -> tuple[str | None, int | None]:
             block_size(file.kind, file.size) if file.size else None)
 
 
-def invalid(files: Sequence[RomFile]) -> list[str]:
-    """The error line of every structurally invalid ROM among ``files``, as inspect gives them:
-    ``check`` validates what it compares, so a broken build of the right size cannot pass."""
-    reports = inspect_romset(RomSet(tuple(files), ()))
-    return [str(error) for report in reports for error in report.errors]
+def block_fields(kind: FileClass, name: str) -> dict[str, str | None]:
+    """``block`` (its name where the file fixes it, else null) and ``block_rule`` (how QEMU
+    names it: ``ADDR/TYPE.rom`` for an option ROM, whose loading device names the block), as
+    inspect's and check's JSON give them."""
+    unit = flash_unit(name)
+    return {"block": block_name(kind, name, unit), "block_rule": block_rule(kind, name, unit)}
+
+
+def file_errors(file: RomFile) -> tuple[RomFormatError, ...]:
+    """What is structurally wrong with ``file``, as inspect finds it: ``check`` validates what
+    it compares and guards, so a broken build of the right size cannot pass."""
+    return _report(file).errors
+
+
+def error_dicts(errors: Sequence[RomFormatError]) -> list[dict[str, Any]]:
+    """Errors as JSON: the file (as messages name it), the byte offset (or null), the message."""
+    return [{"file": e.path, "offset": e.offset, "message": e.message} for e in errors]
 
 
 def _image_dict(image: Image) -> dict[str, Any]:
@@ -91,12 +110,11 @@ def to_json(reports: Sequence[RomReport]) -> dict[str, Any]:
     roms = []
     for report in reports:
         file = report.file
-        block, size = _block(file)
         entry: dict[str, Any] = {
             "name": file.name,
             "class": file.kind.value,
-            "block": block,
-            "block_size": size,
+            **block_fields(file.kind, file.name),
+            "block_size": _block(file)[1],
             "source": file.origin.spec,
             "path": file.path,
             "size": file.size,
@@ -122,10 +140,13 @@ def to_text(reports: Sequence[RomReport]) -> str:
     lines = []
     for report in reports:
         file = report.file
+        block, size = _block(file)
         if file.kind is FileClass.OPTION_ROM:
-            what = f"QEMU bucket {size_label(bucket(file.size))}"
+            what = (f"QEMU bucket {size_label(bucket(file.size))} (block "
+                    f"{block_rule(file.kind, file.name)} of the device that loads it)")
+        elif block is None:
+            what = file.kind.description
         else:
-            block, size = _block(file)
             what = f"{file.kind.description}, block {block}"
             if size is not None:
                 what += f" of {size} bytes"

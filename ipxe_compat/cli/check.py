@@ -33,14 +33,17 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
       efi-virtio.rom) and judges each by its class: an option ROM by its QEMU bucket,
       a -bios or pflash image (OVMF.fd, OVMF_CODE.fd) by its exact size, a fw_cfg ROM
       (kvmvapic.bin) by its page-rounded size. Verdicts: ok, breaks-migration, removed
-      (guests using it can neither start nor migrate), only-old (a compat set does not
-      carry it), only-new. Exit 1 if any file breaks migration, is removed or is invalid.
-      More than two sources: each step (OLD -> NEW, NEW -> NEWER, ...) in turn.
+      (guests using it can neither start nor migrate), invalid (a structurally broken
+      file, as inspect finds it), only-old (a compat set does not carry it), only-new.
+      Exit 1 if any file breaks migration, is removed or is invalid.
+      More than two sources: each step (OLD -> NEW, NEW -> NEWER, ...) in turn; --json
+      then prints {"steps": [...]}, one object per step.
 
     \b
     Guard mode:  ipxe-compat check --expect 'efi-*.rom=256k' SOURCE
       For debian/rules: every ROM matching GLOB must be in bucket SIZE (or smaller with
-      --at-most). Exit 1 on any mismatch or invalid ROM, 2 if a GLOB matches nothing.
+      --at-most); a SIZE without k/M/G is bytes. Exit 1 on any mismatch or invalid ROM,
+      2 if a GLOB matches nothing.
 
     The bucket is QEMU's: pow2ceil(file size), so 262144 bytes is 256k and 262145 is 512k.
 

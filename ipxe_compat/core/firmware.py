@@ -22,7 +22,8 @@ migrates"; docs/firmware.md has the QEMU code and the migration that proves each
 - anything else (firmware descriptors, ACPI tables, other architectures' images) fixes no block.
 
 :func:`classify` gives a file's class from its name (a compat name such as ``2m-OVMF.fd`` or
-``256k-efi-virtio.rom`` is classed as its original); :func:`block_size` the block it becomes;
+``256k-efi-virtio.rom`` is classed as its original); :func:`block_size` the block it becomes,
+:func:`block_name` its name (:func:`block_rule` where the loading device names it);
 :func:`migrates` whether a source block fits the destination's; :func:`block_class` which
 class, if any, fixes a RAM block QEMU reports (``info ramblock``).
 """
@@ -35,9 +36,9 @@ from enum import StrEnum
 
 from .sizes import bucket
 
-__all__ = ["BIOS_ALIGN", "FLASH_SECTOR", "FW_CFG_BLOCK_MACHINES", "HOST_PAGE", "FileClass",
-           "block_class", "block_name", "block_size", "classify", "flash_unit", "load_error",
-           "migrates"]
+__all__ = ["BIOS_ALIGN", "FLASH_SECTOR", "FW_CFG_BLOCK_MACHINES", "HOST_PAGE", "OPTION_ROM_BLOCK",
+           "FileClass", "block_class", "block_name", "block_rule", "block_size", "classify",
+           "flash_unit", "load_error", "migrates"]
 
 #: QEMU rounds RAM block lengths up to the host page (x86-64: 4 KiB).
 HOST_PAGE = 4096
@@ -149,10 +150,16 @@ def flash_unit(name: str) -> int:
     return 1 if fnmatch.fnmatchcase(name, "*_VARS*") else 0
 
 
+#: How QEMU names an option ROM's block: the PCI path of the device that loads it (``0000:00:03.0``,
+#: one ``:SLOT.FN`` per bridge), ``/``, the device's QOM type cut at 31 characters, ``.rom``
+#: (``0000:00:03.0/virtio-net-pci.rom``). The file alone does not fix it.
+OPTION_ROM_BLOCK = "ADDR/TYPE.rom"
+
+
 def block_name(kind: FileClass, name: str, flash_unit: int = 0) -> str | None:
-    """The RAM block's name (an option ROM's depends on the device: ``*/TYPE.rom``)."""
-    if kind is FileClass.OPTION_ROM:
-        return "*/TYPE.rom"
+    """The RAM block's name where the file alone fixes it (``pc.bios``); None for a file that
+    fixes no block and for an option ROM, whose block the loading device names
+    (:func:`block_rule`)."""
     if kind is FileClass.BIOS:
         return "pc.bios"
     if kind is FileClass.PFLASH:
@@ -161,6 +168,14 @@ def block_name(kind: FileClass, name: str, flash_unit: int = 0) -> str | None:
         directory = "vgaroms" if any(fnmatch.fnmatchcase(name, p) for p in _VGAROMS) else "genroms"
         return f"/rom@{directory}/{name}"
     return None
+
+
+def block_rule(kind: FileClass, name: str, flash_unit: int = 0) -> str | None:
+    """How QEMU names the block: :func:`block_name` where the file fixes it, else the rule
+    :data:`OPTION_ROM_BLOCK` (``ADDR`` and ``TYPE`` are the loading device's); None: no block."""
+    if kind is FileClass.OPTION_ROM:
+        return OPTION_ROM_BLOCK
+    return block_name(kind, name, flash_unit)
 
 
 def load_error(kind: FileClass, size: int) -> str | None:

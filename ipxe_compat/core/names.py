@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 from ..errors import SourceError, UsageError
 
-__all__ = ["Pair", "is_compat_of", "original_of", "pair", "rom_name", "select"]
+__all__ = ["Pair", "ambiguous", "is_compat_of", "original_of", "pair", "rom_name", "select"]
 
 #: Firmware files QEMU loads end in .rom (option ROMs, qboot), .bin (SeaBIOS, fw_cfg ROMs) or
 #: .fd (OVMF); core/firmware.py classes them by name.
@@ -63,7 +63,7 @@ def original_of(name: str, originals: Collection[str]) -> str | None:
     two candidates are an error that names them."""
     found = sorted(original for original in originals if is_compat_of(name, original))
     if len(found) > 1:
-        raise _ambiguous(name, found)
+        raise ambiguous(name, found)
     return found[0] if found else None
 
 
@@ -81,13 +81,13 @@ def pair(old: Iterable[str], new: Iterable[str]) -> list[Pair]:
         # the old name is the original of a new compat name, or a compat name of a new original
         candidates = sorted(n for n in rest_new if is_compat_of(n, name) or is_compat_of(name, n))
         if len(candidates) > 1:
-            raise _ambiguous(name, candidates)
+            raise ambiguous(name, candidates)
         if candidates:
             partner[name] = candidates[0]
     taken: dict[str, str] = {}
     for name, other in sorted(partner.items()):
         if other in taken:
-            raise _ambiguous(other, [taken[other], name])
+            raise ambiguous(other, [taken[other], name])
         taken[other] = name
     pairs: list[Pair] = [(name, name if name in exact else partner.get(name))
                          for name in sorted(old_names)]
@@ -95,6 +95,8 @@ def pair(old: Iterable[str], new: Iterable[str]) -> list[Pair]:
     return pairs
 
 
-def _ambiguous(name: str, candidates: Sequence[str]) -> SourceError:
+def ambiguous(name: str, candidates: Sequence[str]) -> SourceError:
+    """The one error for a name with two partners, whichever command pairs (check,
+    verify-migration, qemu-config and its ``--apply``): named, never decided by set order."""
     return SourceError(f"{name} pairs ambiguously with {' and '.join(sorted(candidates))}: "
-                       "compare sets where each ROM has one partner")
+                       "keep one of them, so that each ROM has one partner")

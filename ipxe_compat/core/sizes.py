@@ -12,7 +12,7 @@ import re
 from ..errors import UsageError
 from .fields import excerpt
 
-__all__ = ["bucket", "human", "parse_size", "size_label"]
+__all__ = ["bucket", "human", "parse_size", "size_label", "size_text"]
 
 _SIZE_RE = re.compile(
     r"(?P<number>[0-9]{1,12})(?P<unit>[kKmMgG]?)"
@@ -48,6 +48,15 @@ def size_label(size: int) -> str:
         if size >= factor and size % factor == 0:
             return f"{size // factor}{unit}"
     return str(size)
+
+
+def size_text(size: int) -> str:
+    """A size for a message, its unit always shown: ``256k``, but ``256 bytes``, as a SIZE
+    without k/M/G means bytes (``--expect 'efi-*.rom=256'`` must not read as 256k)."""
+    label = size_label(size)
+    if label != str(size):
+        return label
+    return "1 byte" if size == 1 else f"{size} bytes"
 
 
 def human(size: int) -> str:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from ..core import compat, fields
 from ..core.devices import BUILTIN, devices_for, libvirt_model
-from ..core.firmware import block_name, flash_unit
+from ..core.firmware import block_rule, flash_unit
 from .plan import CompatRom
 from .spec import PackageSpec
 
@@ -43,7 +43,7 @@ class ManifestEntry:
     drivers: tuple[str, ...] = ()  # the QOM types covering those models (e1000-base)
     install_dir: str = ""  # where the package installs it (not a manifest column)
     kind: str = "option-rom"  # its class (core/firmware.py; not a manifest column)
-    block: str = ""  # the RAM block it becomes, e.g. pc.bios (not a manifest column)
+    block: str = ""  # the RAM block it becomes: pc.bios, ADDR/TYPE.rom (not a manifest column)
 
     @property
     def padding(self) -> int:
@@ -166,7 +166,7 @@ def _manifest_entry(rom: CompatRom) -> ManifestEntry:
         drivers=tuple(f.driver for f in BUILTIN.families if f.rom == original.name),
         install_dir=rom.install_dir,
         kind=original.kind.value,
-        block=block_name(original.kind, original.name, flash_unit(original.name)) or "",
+        block=block_rule(original.kind, original.name, flash_unit(original.name)) or "",
     )
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ..core import compat, fields
 from ..core.devices import BUILTIN, NicTable, libvirt_model
 from ..core.firmware import FileClass
-from ..core.names import original_of
+from ..core.names import ambiguous, original_of
 from ..errors import UsageError
 from ..input import RomSet
 from .firmware import FirmwareMapping, firmware_mappings
@@ -145,13 +145,18 @@ def render_firmware(maps: Sequence[FirmwareMapping], fmt: str) -> str:
 def mappings(romset: RomSet, table: NicTable = BUILTIN,
              install_dir: str | None = None, required: bool = True) -> list[RomMapping]:
     """One entry per family whose default ROM one of the compat ROMs replaces (paired by
-    :func:`~ipxe_compat.core.names.original_of`, as check and verify-migration pair)."""
+    :func:`~ipxe_compat.core.names.original_of`, as check and verify-migration pair). Two compat
+    ROMs of one default (``256k-`` and ``compat-256k-efi-virtio.rom``) are the pairing error
+    check gives, never two conflicting lines."""
     defaults = {family.rom for family in table.families}
     found = []
+    replacing: dict[str, str] = {}  # default ROM -> the compat ROM replacing it
     for rom in romset.roms:
         base = original_of(rom.name, defaults)
         if base is None:
             continue  # not a compat ROM of a default: a default ROM would replace itself
+        if replacing.setdefault(base, rom.name) != rom.name:
+            raise ambiguous(base, [replacing[base], rom.name])
         if install_dir is not None:
             directory = install_dir
         elif rom.origin.kind == "deb":

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..core import compat, fields
 from ..core.firmware import FileClass, flash_unit
-from ..errors import UsageError
+from ..core.names import ambiguous
 from ..input import RomSet
 
 __all__ = ["FirmwareMapping", "firmware_mappings"]
@@ -42,7 +42,7 @@ def firmware_mappings(romset: RomSet, install_dir: str | None = None,
     """Original file name -> its compat file, for every file of ``romset`` with a compat name
     (of a class in ``kinds``). A package's files are where it installs them; a directory's or a
     file's are in ``install_dir`` (default: QEMU's firmware directory). Two compat files for one
-    original (``2m-`` and ``4m-OVMF.fd``) are a usage error that names both."""
+    original (``2m-`` and ``4m-OVMF.fd``) are the pairing error check gives, naming both."""
     directory = fields.install_dir(install_dir or compat.DEFAULT_INSTALL_DIR)
     found: dict[str, FirmwareMapping] = {}
     for rom in romset.roms:
@@ -53,7 +53,6 @@ def firmware_mappings(romset: RomSet, install_dir: str | None = None,
         path = rom.installed or posixpath.join(directory, rom.name)
         other = found.get(original)
         if other is not None:
-            raise UsageError(f"{other.name} and {rom.name} both stand in for {original}: give "
-                             "a set with one compat file per original")
+            raise ambiguous(original, [other.name, rom.name])
         found[original] = FirmwareMapping(original, rom.name, path, rom.kind)
     return dict(sorted(found.items()))
