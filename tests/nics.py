@@ -18,18 +18,26 @@ from pathlib import Path
 
 from tests.qemu_run import Qemu, QmpFailure
 
-_NET_SECTION = re.compile(r"^Network devices:\n(.*?)(?:\n\n|\Z)", re.DOTALL | re.MULTILINE)
 _DEVICE = re.compile(r'^name "([^"]+)", bus PCI\b', re.MULTILINE)
 _FAMILY_ROOTS = {"pci-device", "virtio-pci", "device", "object"}
 
 
 def pci_nic_models(qemu: Sequence[str]) -> list[str]:
     """The PCI network device models ``qemu -device help`` lists, in its order."""
+    return _pci_models(qemu, "Network devices")
+
+
+def pci_display_models(qemu: Sequence[str]) -> list[str]:
+    """The PCI display device models ``qemu -device help`` lists, in its order."""
+    return _pci_models(qemu, "Display devices")
+
+
+def _pci_models(qemu: Sequence[str], title: str) -> list[str]:
     text = subprocess.run([*qemu, "-device", "help"], capture_output=True, text=True,
                           check=True, timeout=60).stdout
-    section = _NET_SECTION.search(text)
+    section = re.search(rf"^{title}:\n(.*?)(?:\n\n|\Z)", text, re.DOTALL | re.MULTILINE)
     if section is None:
-        raise RuntimeError(f"no 'Network devices:' section in {qemu} -device help")
+        raise RuntimeError(f"no '{title}:' section in {qemu} -device help")
     return _DEVICE.findall(section.group(1))
 
 

@@ -337,3 +337,60 @@ def test_recipe_of_a_directory_source_needs_the_same_origin_copyright(tmp_path: 
                 "copyright", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert _snapshot(tmp_path / "one") == _snapshot(tmp_path / "two")
+
+
+def _ovmf_deb(tmp_path: Path) -> Path:
+    path = tmp_path / "ovmf_2.0-1_all.deb"
+    path.write_bytes(factory.deb({"usr/share/ovmf/OVMF.fd": b"\xaa" * (64 << 10),
+                                  "usr/share/doc/ovmf/copyright": factory.COPYRIGHT.encode()},
+                                 package="ovmf", version="2.0-1", source="edk2"))
+    return path
+
+
+def test_an_input_that_gives_no_carried_file_is_refused(tmp_path: Path, deb: Path) -> None:
+    """Its firmware would reach the orig tarball and debian/copyright's Files: without its
+    copyright or a Built-Using entry (review-1 #3)."""
+    ovmf = _ovmf_deb(tmp_path)
+    result = run("generate", str(deb), str(ovmf), "-o", "out", cwd=tmp_path)
+    assert_error(result, 2, f"{ovmf}: none of the files carried comes from it (--roms "
+                 "efi-*.rom selects none of its files")
+    assert not (tmp_path / "out").exists()
+    # the same files as an earlier SOURCE's: nothing of it is carried either
+    _rom_dir(tmp_path / "same", {"efi-virtio.rom": factory.efi_rom()})
+    assert_error(run("generate", str(deb), "same", "-o", "out", cwd=tmp_path), 2,
+                 "same: none of the files carried comes from it")
+    # selected, it is carried, and Built-Using names it
+    both = run("generate", str(deb), str(ovmf), "--roms", "efi-*", "--roms", "OVMF.fd",
+               "--size", "256k", "--newversion", "1.0-1", "-o", "out", "--json", cwd=tmp_path)
+    assert both.returncode == 0, both.stderr
+    assert '"built_using": "edk2 (= 2.0-1), ipxe (= 1.0-1)"' in both.stdout
+
+
+def test_a_recipe_whose_input_gives_no_carried_file_is_refused(tmp_path: Path,
+                                                               deb: Path) -> None:
+    """A recipe passes its inputs again: one that gives nothing is refused there too."""
+    assert run("generate", str(deb), "-o", "one", cwd=tmp_path).returncode == 0
+    recipe = tmp_path / "one/ipxe-qemu-256k-compat-1.0/debian/ipxe-compat.recipe"
+    ovmf = _ovmf_deb(tmp_path)
+    from ipxe_compat.input import read_source
+
+    origin, _ = read_source(str(ovmf))
+    recipe.write_text(recipe.read_text() + f"\nInput: {ovmf.name}\nKind: deb\nPackage: ovmf\n"
+                      f"Version: 2.0-1\nSHA256: {origin.sha256}\n")
+    result = run("generate", "--recipe", str(recipe), str(deb), str(ovmf), "-o", "two",
+                 cwd=tmp_path)
+    assert_error(result, 2, f"{ovmf}: none of the files carried comes from it")
+    assert not (tmp_path / "two").exists()
+
+
+def test_generate_help_gives_the_naming_rule_not_only_ipxes_names(tmp_path: Path) -> None:
+    """An ovmf source gets ovmf-<size>-compat (core/compat.py package_names): the help says so."""
+    from ipxe_compat.core.compat import package_names
+
+    text = " ".join(run("generate", "--help", cwd=tmp_path).stdout.split())
+    assert "[default: <origin>-<size>-compat," in text
+    assert package_names("2m", "ovmf")[0] in text.replace("- ", "-")
+    made = run("generate", str(_ovmf_deb(tmp_path)), "--size", "64k", "-o", "out", "--json",
+               cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert f'"source": "{package_names("64k", "ovmf")[0]}"' in made.stdout

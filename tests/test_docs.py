@@ -104,6 +104,24 @@ def test_architecture_names_every_module() -> None:
     assert [module for module in modules if module not in table] == []
 
 
+def test_every_compat_package_the_docs_name_is_the_one_generate_builds_on_debian_12() -> None:
+    """The examples run on Debian 12 and generate for bookworm (--distribution bookworm), whose
+    versions carry that suite's suffix (package/targets.py): a name without it is a file no
+    example makes (review-1 #5: build/ovmf-2m-compat_2022.11-1_all.deb)."""
+    from ipxe_compat.package.targets import revision_suffix
+
+    suffix = revision_suffix("bookworm")
+    texts = {path.name: path.read_text() for path in [*DOCS, REPO / "README.md"]}
+    texts["--help"] = markdown()
+    package = re.compile(r"\b([\w.+-]+-[0-9]+[kmg]-compat(?:-efi-roms)?_[\w.+~-]+_all\.deb)")
+    named = {(where, match[1]) for where, text in texts.items()
+             for match in package.finditer(text)}
+    assert named, "no compat package named: the pattern is stale"
+    wrong = sorted((where, name) for where, name in named
+                   if not name.removesuffix("_all.deb").endswith(suffix))
+    assert not wrong, f"not what generate --distribution bookworm builds ({suffix}): {wrong}"
+
+
 def _keys(value: object) -> set[str]:
     """Every key of a JSON document, at any depth."""
     if isinstance(value, dict):

@@ -165,9 +165,9 @@ def test_migration_cases_pair_by_stripped_name() -> None:
     ]  # pxe-virtio.rom has no partner in TO
     only = plan_cases(old, COMPAT, ["virtio-net-pci-non-transitional"], ENDS)
     assert [c.device for c in only] == ["virtio-net-pci-non-transitional"]
-    with pytest.raises(UsageError, match="unknown NIC model"):
+    with pytest.raises(UsageError, match="unknown device model"):
         plan_cases(old, COMPAT, ["virtio-net"], ENDS)
-    with pytest.raises(UsageError, match="unknown NIC model"):  # not on the destination
+    with pytest.raises(UsageError, match="unknown device model"):  # not on the destination
         plan_cases(old, COMPAT, ["i82801"], ENDS)
     with pytest.raises(UsageError, match="no file of FROM has a partner"):
         plan_cases(romset(["efi-rtl8139.rom"]), COMPAT, (), ENDS)

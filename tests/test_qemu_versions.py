@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from ipxe_compat.core.devices import BUILTIN
+from ipxe_compat.core.devices import BUILTIN, DISPLAY_ROMFILE
 from tests.conftest import _cannot, require_tool
-from tests.nics import Nic, pci_nic_models, probe
+from tests.nics import Nic, pci_display_models, pci_nic_models, probe, romfile_alone
 from tests.qemu_run import Qemu, migrate_paused, version
 from tests.roots import Root, RootSpec, ensure_root
 from tests.tools import run
@@ -127,6 +127,23 @@ def test_every_nic_with_an_efi_rom_has_a_compat_rom_and_a_family(
         assert asked == builtin
 
 
+@pytest.mark.parametrize(("which", "major_minor"), [("bookworm", "7.2"), ("trixie", "10.0")])
+def test_display_models_load_the_vga_roms_of_the_built_in_table(
+        which: str, major_minor: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """core/devices.py's DISPLAY_ROMFILE is what QEMU 7.2 and 10.0 say: each PCI display model
+    given on the command line (they cannot be hot-added) asked for its romfile."""
+    qemu = _qemu(which, request, tmp_path)
+    with Qemu(qemu, tmp_path, "version", []) as running:
+        assert version(running).startswith(major_minor + ".")
+    models = pci_display_models(qemu)
+    loaded = {model: romfile_alone(qemu, tmp_path, model, ("-machine", "pc"))[0]
+              for model in models}
+    assert {m: rom for m, rom in loaded.items() if rom} == {
+        m: rom for m, rom in DISPLAY_ROMFILE.items() if m in models}
+    assert {"VGA", "cirrus-vga", "virtio-vga", "vmware-svga", "bochs-display",
+            "ati-vga"} <= set(models)
+
+
 @pytest.mark.parametrize("which", ["bookworm", "trixie", "sid"])
 def test_global_on_the_family_type_reaches_every_member(which: str, tmp_path: Path,
                                                        request: pytest.FixtureRequest) -> None:
@@ -224,7 +241,7 @@ def test_bookworm_to_trixie_through_the_command_line(
     assert "-global virtio-net-pci-base.romfile=256k-efi-virtio.rom" in config.read_text()
     fixed = ipxe_compat(*common, "--to-config", config, share=tmp_path)
     report = json.loads(fixed.stdout)
-    assert report["summary"] == {"completed": 24, "failed": 0}
+    assert report["summary"] == {"completed": 24, "failed": 0, "missing": 0, "not_tested": 0}
     loaded = {r["device"]: r["destination_romfile"] for r in report["migrations"]}
     assert loaded == {m: (f"256k-{rom}" if rom.startswith("efi-") else rom)
                       for m, rom in BUILTIN.defaults.items()}

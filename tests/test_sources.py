@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,77 @@ def test_real_bookworm_package_reads_as_dpkg_unpacks_it(bookworm_deb: Path) -> N
     sizes = {r.name: r.size for r in roms}
     assert sizes["efi-virtio.rom"] == 249344 and sizes["pxe-virtio.rom"] == 75776
     assert len(sizes) == 16
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, bytes]]:
+    """A tree as ``generate`` writes it (its usr/ holds the origin's ROMs, unpadded), the origin
+    .deb, and the compat files its build makes (debian/rules: copy, pad to 256 KiB)."""
+    from ipxe_compat.package import Request, generate_package
+
+    top = tmp_path_factory.mktemp("generated")
+    deb = write(top / "ipxe-qemu_1.0-1_all.deb",
+                factory.ipxe_qemu_deb({"efi-virtio.rom": ROM_A, "efi-e1000.rom": ROM_B}))
+    result = generate_package(Request(maintainer="T <t@example.org>", date="@1700000000"),
+                              [deb], top / "build")
+    return result.tree, deb, {rom.name: rom.data for rom in result.spec.roms}
+
+
+def _generated_tree(tmp_path: Path, generated: tuple[Path, str, dict[str, bytes]]
+                    ) -> tuple[Path, str, dict[str, bytes]]:
+    """A copy of the generated tree, for one test to change."""
+    tree, deb, made = generated
+    copy = tmp_path / tree.name
+    shutil.copytree(tree, copy)
+    return copy, deb, made
+
+
+def test_generated_tree_before_its_build_is_refused_not_read_as_a_host(
+        tmp_path: Path, generated: tuple[Path, str, dict[str, bytes]]) -> None:
+    # its usr/lib/ipxe/qemu/*.rom are the originals: read as a host root, check and
+    # verify-migration would compare the originals with themselves and pass
+    tree, _, _ = _generated_tree(tmp_path, generated)
+    assert (tree / "usr/lib/ipxe/qemu/efi-virtio.rom").read_bytes() == ROM_A
+    with pytest.raises(SourceError, match=r"a source tree made by generate, not built yet "
+                       r"\(no compat-roms/\).*give the \.deb it builds") as caught:
+        read_source(str(tree))
+    assert caught.value.exit_code == 2
+
+
+def test_generated_tree_after_its_build_is_its_compat_files(
+        tmp_path: Path, generated: tuple[Path, str, dict[str, bytes]]) -> None:
+    tree, deb, made = _generated_tree(tmp_path, generated)
+    (tree / "compat-roms").mkdir()
+    for name, data in made.items():
+        write(tree / "compat-roms" / name, data)
+    origin, roms = read_source(str(tree))
+    assert {r.name: r.data for r in roms} == made
+    assert sorted(made) == ["256k-efi-e1000.rom", "256k-efi-virtio.rom"]
+    assert origin.spec == str(tree / "compat-roms")  # messages name where the files are
+    # check ORIG TREE compares the originals with the compat files, not with themselves
+    from ipxe_compat.check import compare_roms
+
+    outcome = compare_roms(read_sources([deb]), read_sources([str(tree)]))
+    assert [(r["name"], r["old_size"], r["new_size"]) for r in outcome.data["roms"]] == [
+        ("efi-e1000.rom", len(ROM_B), 262144), ("efi-virtio.rom", len(ROM_A), 262144)]
+
+
+@pytest.mark.parametrize("change", ["missing", "extra", "different"])
+def test_generated_tree_whose_build_does_not_match_its_manifest_is_refused(
+        tmp_path: Path, change: str, generated: tuple[Path, str, dict[str, bytes]]) -> None:
+    tree, _, made = _generated_tree(tmp_path, generated)
+    (tree / "compat-roms").mkdir()
+    for name, data in made.items():
+        write(tree / "compat-roms" / name, data)
+    victim = tree / "compat-roms" / "256k-efi-virtio.rom"
+    if change == "missing":
+        victim.unlink()
+    elif change == "extra":
+        victim = tree / "compat-roms" / "256k-efi-pcnet.rom"
+        write(victim, ROM_A)
+    else:
+        write(victim, ROM_A)
+    with pytest.raises(SourceError, match=re.escape(
+            f"compat-roms/ does not hold the files debian/compat-roms.manifest lists "
+            f"({victim.name}: missing, extra or different)")):
+        read_source(str(tree))

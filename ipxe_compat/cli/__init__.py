@@ -92,7 +92,9 @@ def cli(debug: bool) -> None:
                                usr/share/seabios/, usr/lib/ipxe/qemu/, usr/share/ovmf/,
                                usr/share/OVMF/)
       DIR                      the firmware files directly in DIR, or a host's root (/ or a
-                               chroot) holding those directories, read in QEMU's search order
+                               chroot) holding those directories, read in QEMU's search order;
+                               a tree generate wrote: the compat files of its build
+                               (compat-roms/; before dpkg-buildpackage it is refused)
       FILE                     one .rom, .bin or .fd file
       apt:NAME[=VERSION]       downloaded with apt-get and checked against apt's index,
                                e.g. apt:ipxe-qemu=1.0.0+git-20190125.36a4c85-5.1

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..core import compat
+from ..core.sizes import parse_size
 from ..errors import OutputLeftError, UsageError, shown
 from .common import CONTEXT, default_maintainer, emit_json, globs, read_option_file, warn
 
@@ -22,6 +23,11 @@ __all__ = ["generate"]
 #: The options a recipe fixes: with --recipe only these may be given.
 _RECIPE_OPTIONS = frozenset({"sources", "outdir", "recipe", "build_source", "force", "as_json",
                              "origin_copyright"})
+
+
+#: The default names by core/compat.py's rule, for the help: an ipxe-qemu and an ovmf source.
+_IPXE = compat.package_names(compat.label_of(parse_size(compat.DEFAULT_SIZE)))
+_OVMF = compat.package_names(compat.label_of(2 << 20), "ovmf")
 
 
 def _outdir(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
@@ -67,9 +73,12 @@ def _default_date() -> str:
               f"{compat.DEFAULT_INSTALL_DIR} (QEMU's firmware path) for option ROMs; -bios and "
               "pflash images in their origin's directory, e.g. /usr/share/OVMF]")
 @click.option("--source-name", metavar="NAME",
-              help="Source package name.  [default: ipxe-qemu-<size>-compat]")
+              help="Source package name.  [default: <origin>-<size>-compat, <origin> the first "
+              f".deb SOURCE's package ({compat.DEFAULT_ORIGIN} for DIR and files), e.g. "
+              f"{_IPXE[0]}, {_OVMF[0]}]")
 @click.option("--package-name", metavar="NAME",
-              help="Binary package name.  [default: ipxe-qemu-<size>-compat-efi-roms]")
+              help=f"Binary package name.  [default: the source name; {_IPXE[1]} for "
+              f"{compat.DEFAULT_ORIGIN}, as Ubuntu names it]")
 @click.option("--newversion", metavar="VERSION",
               help="Debian version of the new package, with a revision (dch calls it so; "
               "--version is the tool's own).  [default: <origin upstream version>-1 and the "
@@ -113,7 +122,8 @@ def generate(sources: tuple[str, ...], outdir: Path, recipe: Path | None, size: 
              origin_source: str | None, origin_version: str | None,
              origin_copyright: str | None, build_source: bool, force: bool,
              as_json: bool) -> None:
-    """Generate the ipxe-qemu-256k-compat source package from old ROM sets.
+    """Generate the compat source package (ipxe-qemu-256k-compat, ovmf-2m-compat, ...) from old
+    firmware sets.
 
     Writes <source>_<upstream>.orig.tar.xz (the origin's ROMs, byte for byte) and the unpacked
     tree <source>-<upstream>/ with debian/, ready for dpkg-buildpackage. A ROM larger than SIZE

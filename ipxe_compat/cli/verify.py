@@ -25,9 +25,12 @@ __all__ = ["verify_migration"]
               help="Machine type at both ends.  [default: the source QEMU's default, versioned, "
               "e.g. pc-i440fx-7.2]")
 @click.option("--device", "devices", multiple=True, metavar="MODEL",
-              help="Only this NIC model (repeatable).  [default: every model both QEMUs have]")
+              help="Only this device (repeatable): a NIC model, with FROM TO also a display "
+              "model (VGA, cirrus-vga, ...) or -bios, pflash0, pflash1.  [default: every one "
+              "both QEMUs have]")
 @click.option("--to-config", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
-              help="qemu-config --format args output ('-global' lines) for the destination.")
+              help="qemu-config --format args output for the destination: its '-global' lines "
+              "(a -bios or pflash line is refused: verify those images with FROM TO).")
 @click.option("--timeout", type=float, default=compat.DEFAULT_TIMEOUT, show_default=True,
               metavar="SECONDS", help="Give up on one migration after this long.")
 @click.option(
@@ -41,13 +44,15 @@ def verify_migration(sets: tuple[str, ...], qemu_command: str, from_qemu: str | 
     """Prove with real QEMU builds that guests migrate from one host to another.
 
     With FROM and TO (firmware sets, each a SOURCE): for each ROM of FROM that TO also has
-    (TO's compat prefix stripped) and each NIC model it drives, a paused guest (TCG, no disk, no
-    network) with the FROM ROM migrates to one with the TO ROM;
-    for each -bios and pflash image both have, a guest booted from FROM's migrates to one booted
-    from TO's. Without them: each end loads its own QEMU's installed ROMs, for every NIC model
-    both QEMUs have that loads a ROM, and the destination gets --to-config's -global lines. A
-    migration completes only when the destination runs the guest; otherwise QEMU's own error is
-    reported. Exit 1 if any fails.
+    (TO's compat prefix stripped) and each NIC or display model (vgabios-*.bin) of both QEMUs it
+    drives, a paused guest (TCG, no disk, no network) with the FROM ROM migrates to one with the
+    TO ROM; for each -bios and pflash image both have, a guest booted from FROM's migrates to one
+    booted from TO's. A file of FROM that TO lacks (unless TO is a compat set) is a case that
+    cannot run, a failure; a file both have that no case covers (fw_cfg ROMs, which QEMU loads by
+    name) is listed as not tested, with why. Without FROM and TO: each end loads its own QEMU's
+    installed ROMs, for every NIC model both QEMUs have that loads a ROM, and the destination
+    gets --to-config's -global lines. A migration completes only when the destination runs the
+    guest; otherwise QEMU's own error is reported. Exit 1 if any fails or cannot run.
 
     {sources}
 

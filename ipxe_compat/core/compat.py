@@ -8,7 +8,7 @@ is the user-facing form of the same contract). Pure.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from ..errors import UsageError
 from . import fields
@@ -18,9 +18,9 @@ __all__ = [
     "DEFAULT_DISTRIBUTION", "DEFAULT_GLOBS", "DEFAULT_INSTALL_DIR", "DEFAULT_ORIGIN",
     "DEFAULT_PAD_BYTE", "DEFAULT_QEMU", "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "DEFAULT_URGENCY",
     "FORMATS", "MAX_COMPAT_SIZE", "MAX_KEPT", "MAX_OPTION_FILE", "MAX_RECIPE", "MAX_ROMS",
-    "MAX_ROM_FILE", "MAX_TIMEOUT",
-    "default_prefix", "label_of", "package_names", "package_of_prefix", "source_date_epoch",
-    "split_compat_name",
+    "MAX_ROM_FILE", "MAX_TIMEOUT", "TREE_BUILD_DIR", "TREE_MANIFEST", "TREE_RECIPE",
+    "default_prefix", "is_compat_set", "label_of", "package_names", "package_of_prefix",
+    "source_date_epoch", "split_compat_name",
 ]
 
 # --- generate's defaults ---------------------------------------------------------------------
@@ -38,6 +38,16 @@ DEFAULT_URGENCY = "medium"
 DEFAULT_GLOBS = ("efi-*.rom",)
 #: The package whose files a compat set keeps, when the set does not say (ROM files, a directory).
 DEFAULT_ORIGIN = "ipxe-qemu"
+
+# --- the source tree generate writes (docs/generated-package.md) -----------------------------
+
+#: Lists every compat file the build makes (name, size, sha256, ...); debian/verify-roms checks it.
+TREE_MANIFEST = "debian/compat-roms.manifest"
+#: What made the tree, so that generate --recipe can make it again.
+TREE_RECIPE = "debian/ipxe-compat.recipe"
+#: Where debian/rules makes the compat files, from the origin's files under usr/ (which stay the
+#: originals, unpadded); removed by dh_clean.
+TREE_BUILD_DIR = "compat-roms"
 
 # --- qemu-config and verify-migration --------------------------------------------------------
 
@@ -122,6 +132,13 @@ def split_compat_name(name: str) -> tuple[str, str] | None:
     if match is None or _LABEL_IN_PREFIX.search(match["prefix"]) is None:
         return None
     return match["prefix"], match["original"]
+
+
+def is_compat_set(names: Collection[str]) -> bool:
+    """Whether a set of file names is a compat set (every name a compat name): it carries some
+    files of its origin by design, so a file it lacks is no removal (``check``'s ``only-old``;
+    ``verify-migration`` runs no case for it)."""
+    return bool(names) and all(split_compat_name(name) for name in names)
 
 
 # --- dates -----------------------------------------------------------------------------------

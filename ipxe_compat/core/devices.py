@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from .families import Family, families
 from .names import original_of
 
-__all__ = ["BUILTIN", "DEFAULT_ROMFILE", "NicTable", "devices_driven_by", "devices_for",
-           "libvirt_model"]
+__all__ = ["BUILTIN", "DEFAULT_ROMFILE", "DISPLAY_ROMFILE", "NicTable", "devices_driven_by",
+           "devices_for", "displays_driven_by", "libvirt_model"]
 
 EEPRO100_FAMILY = (
     "i82550", "i82551", "i82557a", "i82557b", "i82557c", "i82558a", "i82558b",
@@ -40,6 +40,22 @@ DEFAULT_ROMFILE: dict[str, str] = {
     "virtio-net-pci-transitional": "efi-virtio.rom",
     "vmxnet3": "efi-vmxnet3.rom",
     **dict.fromkeys(EEPRO100_FAMILY, "pxe-eepro100.rom"),
+}
+
+#: The PCI display models that load a VGA option ROM (``vgabios-*.bin``, core/firmware.py), and the
+#: file each loads by default: the same in QEMU 7.2 and 10.0, read with ``qom-get romfile`` on a
+#: device given on the command line (display devices cannot be hot-added, so QEMU is not asked
+#: on each run; tests/test_qemu_versions.py holds this table against both QEMUs). qxl-vga
+#: exists only where QEMU has spice (trixie: qemu-system-modules-spice); secondary-vga,
+#: virtio-gpu-pci and qxl load no ROM; isa-vga and ramfb load theirs through fw_cfg.
+DISPLAY_ROMFILE: dict[str, str] = {
+    "VGA": "vgabios-stdvga.bin",
+    "ati-vga": "vgabios-ati.bin",
+    "bochs-display": "vgabios-bochs-display.bin",
+    "cirrus-vga": "vgabios-cirrus.bin",
+    "qxl-vga": "vgabios-qxl.bin",
+    "virtio-vga": "vgabios-virtio.bin",
+    "vmware-svga": "vgabios-vmware.bin",
 }
 
 #: The abstract QOM parents of the models above (every other model's parent is pci-device, which
@@ -106,6 +122,14 @@ def devices_driven_by(rom_name: str,
     if original is None:
         return ()
     return tuple(model for model, rom in table.items() if _stem(rom) == _stem(original))
+
+
+def displays_driven_by(rom_name: str) -> tuple[str, ...]:
+    """The display models whose default ROM is ``rom_name``, or the original of that compat name
+    (``64k-vgabios-stdvga.bin``: VGA)."""
+    originals = set(DISPLAY_ROMFILE.values())
+    original = rom_name if rom_name in originals else original_of(rom_name, originals)
+    return tuple(model for model, rom in DISPLAY_ROMFILE.items() if rom == original)
 
 
 def libvirt_model(device: str) -> str:

@@ -10,6 +10,9 @@ architectures' images are left alone. An ``apt:`` source is resolved to a verifi
 :mod:`.apt` first, then read as any .deb. A directory holding no firmware itself but QEMU's
 firmware directories below it (``/``, a chroot, packages unpacked into one tree) is read as a
 host: each name from the first directory of QEMU's search order that has it, as QEMU finds it.
+A source tree that ``generate`` wrote is neither: its ``usr/`` holds the origin's files, unpadded,
+so reading it as a host would compare the originals with themselves. It is read as the compat
+files its build made (``compat-roms/``, each as its manifest lists it), and refused before a build.
 """
 
 from __future__ import annotations
@@ -24,13 +27,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..core.compat import MAX_KEPT, MAX_ROM_FILE, MAX_ROMS
+from ..core.compat import (
+    MAX_KEPT,
+    MAX_RECIPE,
+    MAX_ROM_FILE,
+    MAX_ROMS,
+    TREE_BUILD_DIR,
+    TREE_MANIFEST,
+    TREE_RECIPE,
+)
 from ..core.firmware import FileClass, classify
 from ..core.names import rom_name
 from ..core.rom import not_empty
 from ..errors import SourceError, UsageError, shown
 from .debpkg import FIRMWARE_DIRS
-from .files import open_regular
+from .files import open_regular, read_text_file
 
 __all__ = ["FirmwareFile", "Origin", "RomFile", "RomSet", "read_source", "read_sources"]
 
@@ -38,6 +49,11 @@ __all__ = ["FirmwareFile", "Origin", "RomFile", "RomSet", "read_source", "read_s
 _FILE_SUFFIXES = (".rom", ".bin", ".fd")
 
 _SOURCE_FIELD = re.compile(r"(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?")
+#: The first three fields of a manifest line: the compat file's name, size and sha256.
+_MANIFEST_LINE = re.compile(r"(?P<name>\S+)\s+(?P<size>[0-9]{1,12})\s+"
+                            r"(?P<sha256>[0-9a-f]{64})(?:\s.*)?")
+#: How many wrong files a message names.
+_NAMED = 3
 
 
 @dataclass(frozen=True)
@@ -303,7 +319,10 @@ def _sized(entries: list[os.DirEntry[str]], what: str, where: str) -> _Budget:
 
 def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
     """Every firmware file directly in the directory, each read with a bound; a directory with
-    none but QEMU's firmware directories below it is a host's root."""
+    none but QEMU's firmware directories below it is a host's root; a tree ``generate`` wrote is
+    the compat files of its build."""
+    if any(os.path.lexists(os.path.join(spec, mark)) for mark in (TREE_MANIFEST, TREE_RECIPE)):
+        return _read_tree(spec)
     entries = _firmware_entries(spec)
     if not entries:
         roots = [d for d in FIRMWARE_DIRS if os.path.isdir(os.path.join(spec, d))]
@@ -316,6 +335,49 @@ def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
     listing = "".join(f"{rom.name} {rom.sha256}\n" for rom in roms)
     origin = Origin("dir", spec, sha256=hashlib.sha256(listing.encode()).hexdigest())
     return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
+
+
+def _read_tree(spec: str) -> tuple[Origin, list[RomFile]]:
+    """The compat files a generated tree's build made (``compat-roms/``), each the size and
+    sha256 its manifest lists, none missing or extra: a build that failed or is older than the
+    tree is refused, as is a tree not built yet (its ``usr/`` holds the originals, unpadded)."""
+    built = os.path.join(spec, TREE_BUILD_DIR)
+    if not os.path.isdir(built):
+        raise SourceError(f"a source tree made by generate, not built yet (no {TREE_BUILD_DIR}/): "
+                          "its usr/ holds the origin's files unpadded, not the compat files; run "
+                          "dpkg-buildpackage in it, then give the .deb it builds (or the tree "
+                          "again)", path=spec)
+    manifest = os.path.join(spec, TREE_MANIFEST)
+    listed = _manifest(read_text_file(manifest, MAX_RECIPE, "a manifest"), manifest)
+    entries = _firmware_entries(built)
+    budget = _sized(entries, "this directory", built)
+    roms = [_read_rom_file(entry.path, Origin("dir", built), budget) for entry in entries]
+    found = {rom.name: (rom.size, rom.sha256) for rom in roms}
+    wrong = sorted(name for name in found.keys() | listed.keys()
+                   if found.get(name) != listed.get(name))
+    if wrong:
+        named = ", ".join(wrong[:_NAMED]) + (", ..." if len(wrong) > _NAMED else "")
+        raise SourceError(f"{TREE_BUILD_DIR}/ does not hold the files {TREE_MANIFEST} lists "
+                          f"({named}: missing, extra or different): run dpkg-buildpackage in it "
+                          "again, or give the .deb it built", path=spec)
+    listing = "".join(f"{rom.name} {rom.sha256}\n" for rom in roms)
+    origin = Origin("dir", built, sha256=hashlib.sha256(listing.encode()).hexdigest())
+    return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
+
+
+def _manifest(text: str, path: str) -> dict[str, tuple[int, str]]:
+    """A manifest's files: name -> (size, sha256); comments and blank lines skipped."""
+    listed: dict[str, tuple[int, str]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _MANIFEST_LINE.fullmatch(line.strip())
+        if match is None:
+            raise SourceError(f"line {number} is not 'NAME SIZE SHA256 ...'", path=path)
+        listed[rom_name(match["name"], path)] = (int(match["size"]), match["sha256"])
+    if not listed:
+        raise SourceError("lists no file", path=path)
+    return listed
 
 
 def _read_root(spec: str, directories: list[str]) -> tuple[Origin, list[RomFile]]:
@@ -333,8 +395,6 @@ def _read_root(spec: str, directories: list[str]) -> tuple[Origin, list[RomFile]
     listing = "".join(f"{rom.path} {rom.sha256}\n" for rom in roms)
     origin = Origin("root", spec, sha256=hashlib.sha256(listing.encode()).hexdigest())
     return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
-
-
 
 
 def _read_rom_file(path: str, origin: Origin, budget: _Budget) -> RomFile:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..core import fields
+from ..core import compat, fields
 from ..core.devices import BUILTIN, devices_for, libvirt_model
 from ..core.firmware import block_rule, flash_unit
 from .plan import CompatRom
@@ -23,7 +23,7 @@ HOMEPAGE = "https://ipxe.org/"
 HOMEPAGES = {"ipxe": HOMEPAGE, "edk2": "https://www.tianocore.org/",
              "seabios": "https://www.seabios.org/", "qemu": "https://www.qemu.org/"}
 #: Where debian/rules makes the compat ROMs from the pristine ones (removed by dh_clean).
-BUILD_DIR = "compat-roms"
+BUILD_DIR = compat.TREE_BUILD_DIR
 
 
 @dataclass(frozen=True)

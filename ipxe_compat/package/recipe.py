@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 from debian.deb822 import Deb822
 
+from ..core.compat import TREE_RECIPE
 from ..errors import SourceError
 from .spec import PackageSpec, Request
 
 __all__ = ["FORMAT", "PATH", "InputRecord", "Recipe", "parse_recipe", "render"]
 
 FORMAT = "ipxe-compat-recipe/1"
-PATH = "debian/ipxe-compat.recipe"
+PATH = TREE_RECIPE
 
 
 @dataclass(frozen=True)

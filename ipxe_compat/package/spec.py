@@ -166,6 +166,7 @@ def specify(request: Request, read_inputs: Callable[[], RomSet]) -> PackageSpec:
                              f"{size_label(size)}, in the sources: give --roms GLOB or --size")
     roms = make_plan(romset, size=size, globs=globs, prefix=prefix,
                      pad_byte=pad_byte if pad else None, install_dir=given_dir)
+    _all_carry(romset, roms, globs)
     install_dir = given_dir
     if install_dir is None and all(rom.parsed is not None for rom in roms):
         install_dir = compat.DEFAULT_INSTALL_DIR
@@ -238,6 +239,18 @@ def _default_changes(roms: Sequence[CompatRom], labels: Sequence[str], globs: Se
         lines.append(f"Carried unchanged ({why} {sizes} bytes): "
                      + ", ".join(rom.name for rom in unchanged) + ".")
     return tuple(lines)
+
+
+def _all_carry(romset: RomSet, roms: Sequence[CompatRom], globs: Sequence[str]) -> None:
+    """Every input gives the package a file: one that gives none would still put all its
+    firmware into the orig tarball, without its copyright or a Built-Using entry."""
+    used = used_origins(roms)
+    for origin in romset.origins:
+        if origin not in used:
+            raise UsageError(
+                f"none of the files carried comes from it (--roms {' '.join(globs)} selects "
+                "none of its files, or the same files from an earlier SOURCE): leave it out, "
+                "or select its files with --roms", path=origin.spec)
 
 
 def _bucket(text: str) -> int:

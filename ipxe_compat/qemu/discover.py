@@ -5,7 +5,9 @@ paused pc machine and asked ``qom-get romfile`` (the default is visible only on 
 device; ``device-list-properties`` on other device types can kill QEMU 7.2, so it is never
 used); a model that cannot be added here (pvrdma needs RDMA hardware) is left out. The QOM
 parents and abstract types come from ``qom-list-types``, from which :mod:`..core.families` picks
-each family's most general type. One QEMU process answers everything (~1 s).
+each family's most general type. One QEMU process answers everything (~1 s). The PCI display
+models come from the same listing ("Display devices"); they cannot be hot-added, so their
+default ROMs are core/devices.py's table.
 
 This module is also the one boundary between what a QEMU command prints and the rest of the code:
 ``-device help`` bytes and every QMP answer (any JSON, or ``null``) pass through one of the
@@ -30,10 +32,11 @@ from ..errors import IpxeCompatError, UsageError
 from .qmp import Qemu, QmpError, device_help, private_dir
 
 __all__ = ["MigrationInfo", "QemuFacts", "incoming_port", "machines", "migration_info",
-           "pci_nic_models", "probe_qemu", "qemu_version", "qom_text", "qom_types", "romfile",
-           "run_state"]
+           "pci_display_models", "pci_nic_models", "probe_qemu", "qemu_version", "qom_text",
+           "qom_types", "romfile", "run_state"]
 
-_NET_SECTION = re.compile(r"^Network devices:\n(.*?)(?:\n\n|\Z)", re.DOTALL | re.MULTILINE)
+#: A section of ``-device help`` ("Network devices:", "Display devices:") up to the blank line.
+_SECTION = r"^{title}:\n(.*?)(?:\n\n|\Z)"
 _PCI_DEVICE = re.compile(r'^name "([^"\n]*)", bus PCI\b', re.MULTILINE)
 #: QOM type and machine names as QEMU 7.2-11.1 spell all of theirs (753 types in 7.2).
 _QOM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]*")
@@ -55,6 +58,7 @@ class QemuFacts:
     machines: dict[str, str]  # every name and alias -> the versioned name
     nics: NicTable
     sees_tmpdir: bool = True  # sees this machine's TMPDIR (not so: a chroot, container, ssh)
+    displays: tuple[str, ...] = ()  # its PCI display models (VGA, cirrus-vga, ...)
 
     @property
     def label(self) -> str:
@@ -115,8 +119,17 @@ def _flag(value: object, what: str) -> bool:
 def pci_nic_models(help_text: bytes | str) -> list[str]:
     """The PCI network device models in ``-device help`` output, in its order. Bytes that are
     not UTF-8 elsewhere do not matter; a model name QEMU would not give is an error."""
+    return _pci_models(help_text, "Network devices")
+
+
+def pci_display_models(help_text: bytes | str) -> list[str]:
+    """The PCI display device models in ``-device help`` output (VGA, cirrus-vga, ...)."""
+    return _pci_models(help_text, "Display devices")
+
+
+def _pci_models(help_text: bytes | str, title: str) -> list[str]:
     text = help_text.decode("utf-8", "replace") if isinstance(help_text, bytes) else help_text
-    section = _NET_SECTION.search(text)
+    section = re.search(_SECTION.format(title=title), text, re.DOTALL | re.MULTILINE)
     found = _PCI_DEVICE.findall(section.group(1)) if section else []
     return [_name(model, "a model in -device help") for model in found]
 
@@ -220,7 +233,8 @@ def probe_qemu(command: Sequence[str], timeout: float = 30.0) -> QemuFacts:
         raise UsageError(f"cannot ask QEMU {label!r}: no private directory in TMPDIR: "
                          f"{error.strerror}") from error
     try:
-        models = pci_nic_models(device_help(command, timeout))
+        listing = device_help(command, timeout)
+        models, displays = pci_nic_models(listing), pci_display_models(listing)
         if not models:
             raise UsageError(f"QEMU {label!r} lists no PCI network device in -device help")
         with Qemu(command, workdir, "probe", ["-machine", "pc"], timeout) as qemu:
@@ -246,4 +260,4 @@ def probe_qemu(command: Sequence[str], timeout: float = 30.0) -> QemuFacts:
         shutil.rmtree(workdir, ignore_errors=True)
     table = NicTable.build(defaults, parents, abstract, origin=f"QEMU {found} ({label})",
                            version=found)
-    return QemuFacts(tuple(command), found, default, names, table, sees)
+    return QemuFacts(tuple(command), found, default, names, table, sees, tuple(displays))

@@ -12,6 +12,15 @@ Firmware sets (seabios, ovmf, a firmware compat package) add one case per ``-bio
 image of FROM that TO also has: the source boots FROM's image (``-bios FILE``, or the pflash unit
 its name gives: code on 0, variables on 1 beside an identical filler on 0), the destination TO's;
 a refusal names the block and both sizes (``Size mismatch: pc.bios: 0x200000 != 0x400000``).
+A VGA option ROM (``vgabios-stdvga.bin``) runs with each PCI display model both QEMUs have that
+loads it (core/devices.py's DISPLAY_ROMFILE), as a NIC ROM does with its NICs.
+
+Nothing is skipped in silence. A file of FROM that TO lacks (unless TO is a compat set, which
+carries some files by design) is a case that cannot run, a failure, as ``check`` calls it
+``removed``: a guest that uses it cannot start on TO. A file both have that no case covers (a
+fw_cfg ROM, which QEMU loads by name from its own directory; a ROM no model of both QEMUs loads;
+one ``--device`` leaves out) is named as not tested, with why. ``--to-config`` takes ``-global``
+lines only: a ``-bios`` or pflash line is refused, as those images are verified with FROM TO.
 
 Both ends are paused QEMUs (TCG, no disk, no network) of ``--machine`` (default: the source
 QEMU's default machine type, versioned: what guests on the old host run). QMP ``migrate`` runs
@@ -36,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core import compat
-from ..core.devices import devices_driven_by
-from ..core.firmware import FileClass, block_size, flash_unit
+from ..core.devices import devices_driven_by, displays_driven_by
+from ..core.firmware import FW_CFG_BLOCK_MACHINES, FileClass, block_size, flash_unit
 from ..core.names import pair
 from ..core.outcome import Outcome, aligned
 from ..core.sizes import bucket
@@ -54,8 +63,8 @@ from .discover import (
 )
 from .qmp import Qemu, QmpError, find_qemu, private_dir
 
-__all__ = ["Ends", "MigrationCase", "MigrationRequest", "parse_globals", "plan_cases",
-           "plan_installed", "size_mismatch", "verify_migration"]
+__all__ = ["Ends", "MigrationCase", "MigrationRequest", "Plan", "Untested", "parse_globals",
+           "plan_cases", "plan_installed", "plan_sets", "size_mismatch", "verify_migration"]
 
 POLL = 0.02
 #: Asking each QEMU what it is (~1 s) is not a migration: --timeout does not shorten it.
@@ -69,6 +78,8 @@ SIZE_MISMATCH = re.compile(r"Size mismatch: (?P<block>\S+): 0x(?P<source>[0-9a-f
 BIOS_CASE = "-bios"
 PFLASH_CASES = ("pflash0", "pflash1")
 FIRMWARE_CASES = (BIOS_CASE, *PFLASH_CASES)
+#: The DEVICE of a case for a file TO lacks that no model or firmware case runs (a fw_cfg ROM).
+NO_DEVICE = "-"
 _GLOBAL = re.compile(r"-global\s+([A-Za-z0-9_.-]+\.[A-Za-z0-9_-]+=[A-Za-z0-9_.,+/-]+)")
 
 
@@ -87,6 +98,27 @@ class MigrationCase:
     device: str
     source: RomFile | None  # None: the source QEMU's installed default
     target: RomFile | None  # None: the destination's default (with --to-config's -global)
+
+    @property
+    def missing(self) -> bool:
+        """FROM's file has no partner in TO: the case cannot run (the guest cannot start)."""
+        return self.source is not None and self.target is None
+
+
+@dataclass(frozen=True)
+class Untested:
+    """A file of FROM that no case covers, and why."""
+
+    rom: RomFile
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What FROM TO verify: the cases to run (and those that cannot), and the files left out."""
+
+    cases: tuple[MigrationCase, ...]
+    untested: tuple[Untested, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,13 +170,21 @@ def verify_migration(sets: tuple[RomSet, RomSet] | None, request: MigrationReque
     ends = Ends(source_facts, target_facts, chosen, to_globals)
     if sets is not None:
         _files_visible(ends)
-        cases = plan_cases(*sets, request.devices, ends)
+        plan = plan_sets(*sets, request.devices, ends)
     else:
-        cases = plan_installed(request.devices, ends)
-    results = verify(ends, cases, request.timeout, request.jobs)
-    problems = tuple(f"{_label(r.case)}: migration {r.status}: {r.error}{_sizes(r.error)}"
-                     for r in results if not r.ok)
-    return Outcome(results_json(ends, results), results_table(ends, results), problems)
+        plan = Plan(tuple(plan_installed(request.devices, ends)))
+    results = verify(ends, plan.cases, request.timeout, request.jobs)
+    problems = tuple(_problem(r) for r in results if not r.ok)
+    return Outcome(results_json(ends, results, plan.untested),
+                   results_table(ends, results, plan.untested), problems)
+
+
+def _problem(result: MigrationResult) -> str:
+    if result.case.missing and result.case.source is not None:
+        return (f"{result.case.device}: {result.case.source.location}: cannot run: "
+                f"{result.error}")
+    return (f"{_label(result.case)}: migration {result.status}: {result.error}"
+            f"{_sizes(result.error)}")
 
 
 def _files_visible(ends: Ends) -> None:
@@ -164,8 +204,13 @@ def parse_globals(text: str) -> tuple[str, ...]:
     other line is refused (only -global reaches the destination)."""
     found = []
     for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith(("#", "-bios ", "-drive if=pflash")):
-            continue  # a comment, or firmware chosen per guest (FROM/TO sets verify those)
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.split()[0] in ("-bios", "-drive"):
+            raise UsageError(f"--to-config line {number} names a -bios or pflash image "
+                             f"({line.strip()[:80]!r}): --to-config applies -global lines only; "
+                             "verify firmware images with FROM TO (the original package and the "
+                             "compat package)")
         match = _GLOBAL.fullmatch(line.strip())
         if match is None:
             raise UsageError(f"--to-config line {number} is not '-global TYPE.PROP=VALUE': "
@@ -174,39 +219,76 @@ def parse_globals(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _common(devices: Sequence[str], ends: Ends, known: Sequence[str]) -> set[str]:
-    both = set(known) & set(ends.destination.nics.defaults)
-    unknown = [d for d in devices if d not in both and d not in FIRMWARE_CASES]
+def _common_nics(ends: Ends) -> set[str]:
+    return set(ends.source.nics.defaults) & set(ends.destination.nics.defaults)
+
+
+def _common_displays(ends: Ends) -> set[str]:
+    return set(ends.source.displays) & set(ends.destination.displays)
+
+
+def _check_devices(devices: Sequence[str], known: set[str], what: str) -> None:
+    unknown = [d for d in devices if d not in known]
     if unknown:
-        raise UsageError(f"unknown NIC model(s) {', '.join(unknown)} (models loading a ROM on "
-                         f"both QEMUs: {', '.join(sorted(both))})")
-    return set(devices) or both
+        raise UsageError(f"unknown device model(s) {', '.join(unknown)} ({what}: "
+                         f"{', '.join(sorted(known, key=str.lower))})")
 
 
 def plan_cases(
     source: RomSet, target: RomSet, devices: Sequence[str], ends: Ends
 ) -> list[MigrationCase]:
     """Every (device, FROM ROM, TO ROM) to try; ``devices`` restricts the models."""
-    table = ends.source.nics.defaults
-    wanted = _common(devices, ends, list(table))
+    return list(plan_sets(source, target, devices, ends).cases)
+
+
+def plan_sets(source: RomSet, target: RomSet, devices: Sequence[str], ends: Ends) -> Plan:
+    """The cases of FROM TO (``devices`` restricts them), those that cannot run as TO lacks the
+    file, and the files no case covers, with why (see the module's docstring)."""
+    nics, displays = _common_nics(ends), _common_displays(ends)
+    _check_devices(devices, nics | displays | set(FIRMWARE_CASES),
+                   "NIC and display models loading a ROM on both QEMUs, and firmware cases")
     from_by, to_by = source.by_name(), target.by_name()
-    cases = []
+    carried_only = compat.is_compat_set(to_by)
+    cases: list[MigrationCase] = []
+    untested: list[Untested] = []
     for from_name, to_name in pair(from_by, to_by):
-        if from_name is None or to_name is None:
-            continue
+        if from_name is None or (to_name is None and carried_only):
+            continue  # nothing to migrate from; a file the compat set does not carry
         rom = from_by[from_name]
-        firmware = firmware_case(rom.kind, from_name)
-        if firmware is not None:
-            if not devices or firmware in devices:
-                cases.append(MigrationCase(firmware, rom, to_by[to_name]))
-            continue
-        for device in devices_driven_by(from_name, table):
-            if device in wanted:
-                cases.append(MigrationCase(device, rom, to_by[to_name]))
+        partner = to_by[to_name] if to_name is not None else None
+        possible = _devices_of(rom, ends, nics, displays)
+        chosen = [d for d in possible if not devices or d in devices]
+        if not possible and partner is None and not devices:
+            chosen = [NO_DEVICE]  # a fw_cfg ROM TO lacks: still a failure
+        cases += [MigrationCase(device, rom, partner) for device in chosen]
+        if not chosen:
+            untested.append(Untested(rom, _why_untested(rom, possible, partner)))
     if not cases:
-        raise UsageError("no file of FROM has a partner in TO for the chosen NIC models or "
-                         "firmware (-bios and pflash images)")
-    return sorted(cases, key=lambda c: (c.device, c.source.name if c.source else ""))
+        raise UsageError("no file of FROM has a partner in TO for the chosen NIC or display "
+                         "models or firmware (-bios and pflash images)")
+    return Plan(tuple(sorted(cases, key=lambda c: (c.device, c.source.name if c.source else ""))),
+                tuple(untested))
+
+
+def _devices_of(rom: RomFile, ends: Ends, nics: set[str], displays: set[str]) -> list[str]:
+    """What a file of FROM runs as: its firmware case, or the NIC and display models of both
+    QEMUs that load it (a compat name as its original)."""
+    firmware = firmware_case(rom.kind, rom.name)
+    if firmware is not None:
+        return [firmware]
+    if rom.kind is not FileClass.OPTION_ROM:
+        return []
+    return ([d for d in devices_driven_by(rom.name, ends.source.nics.defaults) if d in nics]
+            + [d for d in displays_driven_by(rom.name) if d in displays])
+
+
+def _why_untested(rom: RomFile, possible: Sequence[str], partner: RomFile | None) -> str:
+    if possible:
+        return "not chosen by --device" + ("" if partner is not None else " (TO lacks it)")
+    if rom.kind is FileClass.GENROM:
+        return (f"fw_cfg option ROM: QEMU loads it by name from its own directory, and migrates "
+                f"it as a RAM block only on {', '.join(FW_CFG_BLOCK_MACHINES)}")
+    return "no NIC or display model of both QEMUs loads it"
 
 
 def firmware_case(kind: FileClass, name: str) -> str | None:
@@ -220,8 +302,10 @@ def firmware_case(kind: FileClass, name: str) -> str | None:
 
 def plan_installed(devices: Sequence[str], ends: Ends) -> list[MigrationCase]:
     """One case per NIC model both QEMUs have that loads a ROM by default."""
-    nics = _common(devices, ends, list(ends.source.nics.defaults))
-    return [MigrationCase(d, None, None) for d in sorted(nics - set(FIRMWARE_CASES))]
+    nics = _common_nics(ends)
+    _check_devices(devices, nics, "installed-ROMs mode runs the NIC models loading a ROM on both "
+                   "QEMUs")
+    return [MigrationCase(d, None, None) for d in sorted(set(devices) or nics)]
 
 
 def verify(ends: Ends, cases: Sequence[MigrationCase], timeout: float = compat.DEFAULT_TIMEOUT,
@@ -241,7 +325,11 @@ def verify(ends: Ends, cases: Sequence[MigrationCase], timeout: float = compat.D
 
 def migrate(ends: Ends, case: MigrationCase, timeout: float = compat.DEFAULT_TIMEOUT,
             cancel: threading.Event | None = None) -> MigrationResult:
-    """One migration of a paused guest with ``case.device``."""
+    """One migration of a paused guest with ``case.device``; none for a case TO lacks the
+    file of."""
+    if case.missing and case.source is not None:
+        return MigrationResult(case, "missing", f"TO has no {case.source.name}: a guest that "
+                               "uses it cannot start there", 0.0)
     start = time.monotonic()
     workdir = private_dir()
     to_romfile = None
@@ -364,7 +452,8 @@ def _qemu_json(facts: QemuFacts) -> dict[str, Any]:
     return {"command": list(facts.command), "version": facts.version}
 
 
-def results_json(ends: Ends, results: Sequence[MigrationResult]) -> dict[str, Any]:
+def results_json(ends: Ends, results: Sequence[MigrationResult],
+                 untested: Sequence[Untested] = ()) -> dict[str, Any]:
     return {
         "source_qemu": _qemu_json(ends.source),
         "destination_qemu": _qemu_json(ends.destination),
@@ -377,8 +466,12 @@ def results_json(ends: Ends, results: Sequence[MigrationResult]) -> dict[str, An
              "seconds": round(r.seconds, 3)}
             for r in results
         ],
+        "not_tested": [{"name": u.rom.name, "class": u.rom.kind.value, "reason": u.reason}
+                       for u in untested],
         "summary": {"completed": sum(r.ok for r in results),
-                    "failed": sum(not r.ok for r in results)},
+                    "failed": sum(not r.ok for r in results),
+                    "missing": sum(r.case.missing for r in results),
+                    "not_tested": len(untested)},
     }
 
 
@@ -392,6 +485,8 @@ def _destination_romfile(ends: Ends, result: MigrationResult) -> str:
     family's), else its QEMU's default. A failed migration is reported with the file, too."""
     if result.to_romfile is not None:
         return result.to_romfile
+    if result.case.missing:
+        return "-"
     device = result.case.device
     nics = ends.destination.nics
     reaching = {device}
@@ -409,9 +504,10 @@ def _split_global(text: str) -> tuple[str, str, str]:
     return driver, prop, value
 
 
-def results_table(ends: Ends, results: Sequence[MigrationResult]) -> str:
+def results_table(ends: Ends, results: Sequence[MigrationResult],
+                  untested: Sequence[Untested] = ()) -> str:
     """The text report: per migration the ROM file at each end (with its size where the file is
-    ours) and the result."""
+    ours) and the result; then the files no case covers, by why."""
     header = ["DEVICE", "FROM", "TO", "RESULT"]
     rows = [[r.case.device,
              _rom_cell(r.case.source, ends.source.nics.defaults.get(r.case.device, "its default")),
@@ -421,4 +517,12 @@ def results_table(ends: Ends, results: Sequence[MigrationResult]) -> str:
     top = (f"from {ends.source.label}\nto   {ends.destination.label}"
            + "".join(f" -global {g}" for g in ends.to_globals)
            + f"\nmachine {ends.machine}\n\n")
-    return top + aligned(header, rows) + f"{completed} of {len(results)} migrations completed\n"
+    missing = sum(r.case.missing for r in results)
+    footer = f"{completed} of {len(results)} migrations completed" + (
+        f" ({missing} cannot run: TO lacks the file)" if missing else "") + "\n"
+    reasons: dict[str, list[str]] = {}
+    for entry in untested:
+        reasons.setdefault(entry.reason, []).append(entry.rom.name)
+    footer += "".join(f"not tested: {', '.join(names)}: {reason}\n"
+                      for reason, names in sorted(reasons.items()))
+    return top + aligned(header, rows) + footer
