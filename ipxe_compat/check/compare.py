@@ -182,7 +182,7 @@ def compare(old: RomSet, new: RomSet, globs: Sequence[str] = (),
     pairs = {_base_name(o, n): (o, n) for o, n in pair(old_by, new_by)}
     chosen = select(pairs, globs)
     # a compat set carries some files of its origin by design: the rest are not removals
-    carried_only = bool(new_by) and all(compat.split_compat_name(n) for n in new_by)
+    carried_only = compat.is_compat_set(new_by)
     rows = []
     for name, (old_name, new_name) in pairs.items():
         if name not in chosen:
