@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from ipxe_compat.core.firmware import (
+    OPTION_ROM_BLOCK,
     FileClass,
     block_class,
-    block_name,
+    block_rule,
     block_size,
     classify,
     flash_unit,
@@ -159,10 +160,11 @@ def ramblocks(qemu: Sequence[str], workdir: Path, args: Sequence[str]) -> dict[s
 
 
 def expected_block(kind: FileClass, path: Path, machine: str) -> tuple[str, int] | None:
-    """The block core/firmware.py says the file becomes on ``machine`` (None: no block)."""
+    """The block core/firmware.py says the file becomes on ``machine`` (None: no block); an
+    option ROM's name is the rule ``ADDR/TYPE.rom``, its device filling it in."""
     if kind is FileClass.GENROM and machine != LEGACY:
         return None
-    name = block_name(kind, path.name, flash_unit(path.name))
+    name = block_rule(kind, path.name, flash_unit(path.name))
     size = block_size(kind, path.stat().st_size)
     assert name is not None and size is not None
     return name, size
@@ -187,6 +189,7 @@ def _prove(source_qemu: Sequence[str], target_qemu: Sequence[str], files: Path, 
             assert not [name for name in found if name.endswith("/" + load.path.name)], found
         elif kind is FileClass.OPTION_ROM:  # the name holds the device's PCI address
             (name, size), = ((n, s) for n, s in found.items() if block_class(n) is kind)
+            assert want[0] == OPTION_ROM_BLOCK, want
             assert name.endswith("/vga.rom") and size == want[1], (end, found)
         else:
             assert block_class(want[0]) is kind
