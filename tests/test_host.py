@@ -7,6 +7,7 @@ from __future__ import annotations
 import struct
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,10 +16,14 @@ import pytest
 from ipxe_compat.core.domxml import parse
 from ipxe_compat.core.firmware import FileClass, block_class
 from ipxe_compat.errors import SourceError, UsageError
+from ipxe_compat.host import PreflightRequest, preflight
 from ipxe_compat.host.argv import twin_argv
-from ipxe_compat.host.blocks import differing, parse_ramblock, parse_save_image
+from ipxe_compat.host.bare import MAX_MESSAGE, BareQemu
+from ipxe_compat.host.blocks import BlockDiff, differing, parse_ramblock, parse_save_image
+from ipxe_compat.host.connection import Calls, Cancelled, Failed, Unanswered
+from ipxe_compat.host.report import ROUTES, DomainResult, fix_lines, report
 from ipxe_compat.host.twin import twin_xml
-from ipxe_compat.qemu import CompatPaths, apply_xml, combine
+from ipxe_compat.qemu import Applied, CompatPaths, apply_xml, combine
 from tests import factory
 
 VIRTIO = "/usr/share/qemu/256k-efi-virtio.rom"
@@ -408,7 +413,7 @@ def test_preflight_to_an_unusable_qemu_is_exit_2(qemu: str, tmp_path: Path) -> N
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("ipxe-compat: error: ")
     assert result.stderr.count("\n") == 1
-    assert "--to-qemu 'false' is not a QEMU" in result.stderr or "not found" in result.stderr
+    assert "--to-qemu false is not a QEMU" in result.stderr or "not found" in result.stderr
 
 
 def test_preflight_takes_one_destination(tmp_path: Path) -> None:
@@ -470,3 +475,83 @@ def test_apply_leaves_a_loader_of_the_same_name_elsewhere_alone() -> None:
     assert applied.changed == ()
     assert applied.left_alone == ("<loader> /srv/firmware/OVMF.fd: not where the firmware "
                                   "packages install OVMF.fd, left alone",)
+
+
+def test_a_libvirt_call_without_an_answer_is_bounded_and_cancellable() -> None:
+    never = threading.Event()
+    calls = Calls(0.2)
+    with pytest.raises(Unanswered, match=r"^host x: no answer to getURI within 0.2 s"):
+        calls.run((), "host x", "getURI", never.wait, 5)
+    with pytest.raises(Failed, match=r"^ValueError: refused$"):
+        calls.run((ValueError,), "host x", "call", _refuse)
+    calls.cancel()
+    with pytest.raises(Cancelled, match=r"^getURI$"):
+        calls.run((), "host x", "getURI", never.wait, 5)
+    assert calls.run((), "host x", "close", len, "ab", cleanup=True) == 2
+    never.set()
+
+
+def _refuse() -> None:
+    raise ValueError("refused")
+
+
+@pytest.mark.parametrize("field", ["source_uri", "to_uri", "domains", "saved"])
+def test_preflight_refuses_names_libvirt_cannot_take(field: str) -> None:
+    """A command line's bytes that are not UTF-8 (surrogate escapes): exit 2, shown escaped."""
+    value = "qemu:///session?socket=/tmp/\udcff"
+    request = PreflightRequest(
+        **{"to_uri": "test:///default",
+           field: (value,) if field in ("domains", "saved") else value})  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"\$'qemu:///session\?socket=/tmp/\\xff': not UTF-8"):
+        preflight(request)
+
+
+def test_a_flooding_qemu_command_gives_a_bounded_error_line() -> None:
+    flood = "sh -c 'head -c 100000 /dev/zero | tr \"\\0\" x >&2; exit 1'"
+    with pytest.raises(UsageError, match=r"ask: .*x \.\.\. \(\d+ characters cut\) \.\.\. x") \
+            as raised:
+        BareQemu(flood, 10)
+    assert len(raised.value.message) < MAX_MESSAGE + 300
+
+
+def _result(**change: object) -> DomainResult:
+    fields: dict[str, object] = {
+        "name": "web1", "state": "running", "source_from": "live", "diffs": (), "error": None,
+        "applied": Applied("<domain/>", ("interface 1: <rom file=/usr/share/qemu/256k-efi-virtio"
+                                         ".rom/>",), (), (VIRTIO,)),
+        "without": (BlockDiff("0000:00:03.0/virtio-net-pci.rom", 0x40000, 0x80000),)}
+    return DomainResult(**{**fields, **change})  # type: ignore[arg-type]
+
+
+def test_each_printed_migrate_is_persistent_with_its_persistent_xml() -> None:
+    """virsh: 'Option --persistent is required by option --persistent-xml'."""
+    for state in ROUTES:
+        result = _result(state=state, file="/srv/w.save" if state == "saved" else None)
+        (line,) = fix_lines(result, PATHS, "qemu+ssh://new/system")
+        if "--persistent-xml" in line:
+            assert " --persistent " in line, line
+            assert "web1 qemu+ssh://new/system --xml" in line, line
+
+
+def test_report_says_whether_the_change_is_needed_and_which_guests_were_not_judged() -> None:
+    results = [_result(),
+               _result(name="off", state="inactive", without=()),
+               _result(name="s", state="saved", file="/srv/s.save", without=None, applied=None,
+                       diffs=(BlockDiff("pc.bios", 2 << 20, 4 << 20),)),
+               _result(name="gone", state="inactive", source_from="", without=None,
+                       error="the source cannot start the guest: failed to find romfile")]
+    outcome = report("src", "dst", results, PATHS, "qemu+ssh://new/system")
+    verdicts = {d["name"]: d for d in outcome.data["domains"]}
+    assert {n: (d["verdict"], d["needed"]) for n, d in verdicts.items()} == {
+        "web1": ("ok", True), "off": ("ok", False), "s": ("breaks", None),
+        "gone": ("error", None)}
+    assert (verdicts["s"]["state"], verdicts["s"]["file"]) == ("saved", "/srv/s.save")
+    assert verdicts["gone"]["fix"] == []
+    assert outcome.data["summary"] == {"ok": 2, "breaks": 1, "error": 1}
+    assert "  without it: breaks: 0000:00:03.0/virtio-net-pci.rom" in outcome.text
+    assert "off (inactive): ok\n  fix: install compat-pkg" in outcome.text
+    assert "  without it: ok (the change is not needed, and harmless)" in outcome.text
+    assert "s (saved: /srv/s.save): breaks: pc.bios" in outcome.text
+    assert "gone (inactive): error: not judged: the source cannot start" in outcome.text
+    assert outcome.problems[-1] == ("gone (inactive) could not be judged: the source cannot "
+                                    "start the guest: failed to find romfile")

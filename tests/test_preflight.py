@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from ipxe_compat.host.report import ROUTES
 from tests import archive
 from tests.conftest import _cannot, require_tool
 from tests.libvirt_session import RootLibvirt, domain_xml
@@ -202,6 +203,11 @@ def _judge_fleet(source: RootLibvirt, destination: RootLibvirt | str, fixes: tup
     lines = [line for line in fixed.stdout.splitlines() if "): " in line and line[0] != " "]
     assert len(lines) == len(FLEET) + 1 and all(line.endswith(": ok") for line in lines), \
         fixed.stdout
+    # each guest says whether it needs the change: exactly those that broke without it
+    assert fixed.stdout.count("  without it: breaks: ") == len(BREAKING), fixed.stdout
+    assert "off-q35 (inactive): ok\n  fix: install ipxe-qemu-256k-compat-efi-roms on the " \
+        "destination; " in fixed.stdout
+    assert "\n  without it: ok (the change is not needed, and harmless)\n" in fixed.stdout
     fix = {line.split(" (")[0]: after.strip() for line, after in
            zip(fixed.stdout.splitlines(), fixed.stdout.splitlines()[1:], strict=False)
            if line.endswith(": ok") and after.startswith("  fix: ")}
@@ -227,7 +233,8 @@ def test_preflight_names_the_breaking_blocks_then_ok_with_the_fix(
     assert "libvirt 11.3." in report["destination"] and "QEMU 10.0." in report["destination"]
     assert {n: d["state"] for n, d in verdicts.items() if n in FLEET} == {
         n: s for n, (_, _, s) in FLEET.items()}
-    assert verdicts["saved-q35"]["state"].startswith("saved: ")
+    assert verdicts["saved-q35"]["state"] == "saved"
+    assert verdicts["saved-q35"]["file"] == str(share / "saved-q35.save")
     assert verdicts["off-q35"]["verdict"] == "ok"
     assert verdicts["run-i440fx"]["source_sizes_from"] == "live"
     assert verdicts["ovmf-i440fx"]["source_sizes_from"] == "live"
@@ -308,8 +315,12 @@ def test_the_applied_xml_restores_managed_save_starts_and_migrates(
     plain = source.virsh("migrate", "--live", name, destination.uri, "--migrateuri", uri,
                          check=False)
     assert plain.returncode != 0 and "load of migration failed" in plain.stderr
-    source.virsh("migrate", "--live", "--persistent", name, destination.uri, "--migrateuri", uri,
-                 "--xml", str(live), "--persistent-xml", str(persistent_xml))
+    # as preflight prints it for a running guest (--migrateuri: this sandbox's hostname does not
+    # resolve)
+    printed = ROUTES["running"].replace("DOMAIN", name).replace("TO-URI", destination.uri) \
+        .replace("FIXED-INACTIVE.xml", str(persistent_xml)).replace("FIXED.xml", str(live))
+    assert shlex.split(printed)[:2] == ["virsh", "migrate"]
+    source.virsh(*shlex.split(printed)[2:], "--migrateuri", uri)
     assert destination.virsh("domstate", name).stdout.strip() == "running"
     assert "256k-efi-virtio.rom" in destination.virsh("dumpxml", "--inactive", name).stdout
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
+from ..core.compat import DEFAULT_TIMEOUT, MAX_TIMEOUT
 from ..errors import UsageError
 from .common import CONTEXT, report
 
@@ -27,10 +30,13 @@ __all__ = ["preflight"]
               "qemu-config --format libvirt --apply would (repeatable).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1),
               help="Twins at once.  [default: 2 per CPU, at most 8]")
+@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS", help="Give up on a host after this long without an answer to "
+              "one libvirt call, or on one --to-qemu twin.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def preflight(domains: tuple[str, ...], uri: str | None, saved: tuple[str, ...],
               to_uri: str | None, to_qemu: str | None, apply_sources: tuple[str, ...],
-              jobs: int | None, as_json: bool) -> None:
+              jobs: int | None, timeout: float, as_json: bool) -> None:
     """Tell which guests of a libvirt host would fail to migrate (or restore) on a destination,
     and why, from the guests and hosts themselves.
 
@@ -56,9 +62,12 @@ def preflight(domains: tuple[str, ...], uri: str | None, saved: tuple[str, ...],
           --to-uri qemu+ssh://new-host/system --apply ipxe-qemu-256k-compat-efi-roms_*.deb
       ipxe-compat preflight --to-qemu 'chroot /srv/trixie qemu-system-x86_64'
 
-    Exit 0 when every guest is ok, 1 when any breaks, 2 for bad usage or an unreachable
-    host. Needs libvirt's Python binding (python3-libvirt). docs/admin-guide.md has the
-    commands that move each kind of guest with the fix.
+    Each guest's verdict is ok, breaks, or error (it could not be judged: a twin that would
+    not start, a host call that failed). Exit 0 when every guest is ok, 1 when any breaks or
+    could not be judged, 2 for bad usage or a host that cannot be reached or stops answering
+    (--timeout), 130 on SIGINT, SIGTERM or SIGHUP. Needs libvirt's Python binding
+    (python3-libvirt). docs/admin-guide.md has the commands that move each kind of guest with
+    the fix.
     """
     from ..host import PreflightRequest, default_jobs
     from ..host import preflight as run
@@ -67,8 +76,11 @@ def preflight(domains: tuple[str, ...], uri: str | None, saved: tuple[str, ...],
 
     if (to_uri is None) == (to_qemu is None):
         raise UsageError("preflight needs one destination: --to-uri URI or --to-qemu CMD")
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        raise UsageError(f"--timeout {timeout} is not a number of seconds in "
+                         f"(0, {MAX_TIMEOUT:g}]")
     fix = combine([compat_paths(read_sources([source])) for source in apply_sources]) \
         if apply_sources else None
     request = PreflightRequest(domains, uri, saved, to_uri, fix, jobs or default_jobs(),
-                               to_qemu=to_qemu)
+                               to_qemu=to_qemu, timeout=timeout)
     report(run(request), as_json)

@@ -8,13 +8,14 @@ paused there (:mod:`.twin`: nothing of the guest's, a name of its own, destroyed
 outcome). With ``--apply`` the destination's twin is the domain as ``qemu-config --apply``
 rewrites it. The destination is a libvirt host (``--to-uri``) or a QEMU command
 (``--to-qemu``, :mod:`.bare`): the same twin either way. Twins run in parallel, up to ``jobs``
-at once. Source domains are only read.
+at once. Source domains are only read. Every libvirt call is bounded by the request's timeout
+and a signal is handled at once (:class:`.connection.Calls`).
 """
 
 from __future__ import annotations
 
 import os
-import threading
+import stat
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,11 +24,13 @@ from typing import Protocol
 from ..core.compat import DEFAULT_TIMEOUT
 from ..core.domxml import parse
 from ..core.outcome import Outcome
-from ..errors import SourceError, ToolError, UsageError, signals_as_exceptions
+from ..errors import SourceError, ToolError, UsageError, shown, signals_as_exceptions
+from ..input import open_regular
 from ..qemu import Applied, CompatPaths, apply_xml
+from ..runner import kill_all
 from .bare import BareQemu
 from .blocks import BlockDiff, differing, parse_ramblock, parse_save_image
-from .connection import Host, Listed, TwinError, twin_name
+from .connection import Calls, Host, Listed, TwinError, twin_name
 from .report import DomainResult, report
 from .twin import NVRAM_BLOCK, twin_xml
 
@@ -48,7 +51,7 @@ class PreflightRequest:
     fix: CompatPaths | None = None
     jobs: int = 4
     to_qemu: str | None = None
-    timeout: float = DEFAULT_TIMEOUT  # per twin of --to-qemu
+    timeout: float = DEFAULT_TIMEOUT  # per libvirt call, and per twin of --to-qemu
 
 
 class Destination(Protocol):
@@ -68,6 +71,7 @@ class _Job:
     state: str
     xml: str
     listed: Listed | None = None
+    file: str | None = None  # a --saved image's path
     image_blocks: dict[str, int] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -81,17 +85,33 @@ def preflight(request: PreflightRequest) -> Outcome:
     """Judge every domain and save image of the source against the destination."""
     if (request.to_uri is None) == (request.to_qemu is None):
         raise UsageError("give the destination: --to-uri URI or --to-qemu CMD")
-    with signals_as_exceptions(), _destination(request) as destination, \
-            Host(request.source_uri, "source") as source:
+    _utf8(request)
+    calls = Calls(request.timeout)
+    with signals_as_exceptions(), _destination(request, calls) as destination, \
+            Host(request.source_uri, "source", calls) as source:
         jobs = _jobs(source, request)
-        results = _run(source, destination, jobs, request)
-    return report(source.label, destination.label, results, request.fix)
+        results = _run(source, destination, jobs, request, calls)
+    return report(source.label, destination.label, results, request.fix, request.to_uri)
 
 
-def _destination(request: PreflightRequest) -> Host | BareQemu:
+def _utf8(request: PreflightRequest) -> None:
+    """Exit 2 for a name libvirt cannot be given: its binding passes only UTF-8 (a command
+    line's other bytes arrive as surrogate escapes, which it cannot encode)."""
+    given = [("-c", request.source_uri), ("--to-uri", request.to_uri),
+             *(("DOMAIN", name) for name in request.domains),
+             *(("--saved", path) for path in request.saved)]
+    for what, value in given:
+        try:
+            (value or "").encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"{what} {shown(value or '')}: not UTF-8 (libvirt takes only UTF-8 "
+                             "names)") from None
+
+
+def _destination(request: PreflightRequest, calls: Calls) -> Host | BareQemu:
     if request.to_qemu is not None:
         return BareQemu(request.to_qemu, request.timeout)
-    return Host(request.to_uri, "destination")
+    return Host(request.to_uri, "destination", calls)
 
 
 def _jobs(source: Host, request: PreflightRequest) -> list[_Job]:
@@ -99,21 +119,36 @@ def _jobs(source: Host, request: PreflightRequest) -> list[_Job]:
     for listed in source.domains(request.domains):
         found.append(_Job(len(found), listed.name, listed.state, "", listed=listed))
     for path in request.saved:
+        if source.local:
+            _regular_or_absent(path)  # libvirtd would wait on a FIFO's open for ever
         xml = source.save_image_xml(path)
-        job = _Job(len(found), parse(xml, f"--saved {path}").name, f"saved: {path}", xml)
+        job = _Job(len(found), parse(xml, f"--saved {shown(path)}").name, "saved", xml,
+                   file=path)
         if source.local:
             job.image_blocks = _image_blocks(path, job.notes)
         found.append(job)
     return found
 
 
+def _regular_or_absent(path: str) -> None:
+    """Exit 2 for a path of this machine that is there and no regular file (a FIFO, a device,
+    a directory); one this user cannot see is the host's libvirt's to judge."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"--saved {shown(path)}: not a regular file")
+
+
 def _image_blocks(path: str, notes: list[str]) -> dict[str, int] | None:
     """The blocks in the image's own stream, if this machine can read it (else a twin)."""
     try:
-        with open(path, "rb") as image:
+        with open_regular(path) as (image, _info):
             head = image.read(SAVE_HEAD)
-    except OSError as error:
-        notes.append(f"cannot read the image here ({error.strerror}): source sizes from a twin")
+    except (OSError, SourceError) as error:
+        reason = error.message if isinstance(error, SourceError) else error.strerror
+        notes.append(f"cannot read the image here ({reason}): source sizes from a twin")
         return None
     blocks = parse_save_image(head, path).blocks
     if blocks is None:
@@ -122,15 +157,17 @@ def _image_blocks(path: str, notes: list[str]) -> dict[str, int] | None:
 
 
 def _run(source: Host, destination: Destination, jobs: Sequence[_Job],
-         request: PreflightRequest) -> list[DomainResult]:
-    cancel = threading.Event()
+         request: PreflightRequest, calls: Calls) -> list[DomainResult]:
     pool = ThreadPoolExecutor(max_workers=max(1, min(request.jobs, len(jobs) or 1)))
     futures: list[Future[DomainResult]] = [
-        pool.submit(_judge, source, destination, job, request.fix, cancel) for job in jobs]
+        pool.submit(_judge, source, destination, job, request.fix, calls) for job in jobs]
     try:
         return [future.result() for future in futures]
     except BaseException:
-        cancel.set()  # running judges finish (and destroy) their twin; the rest never start
+        # A signal, or a host that stopped answering: libvirt calls under way get a short grace
+        # (a twin started is destroyed), QEMU twins of --to-qemu end now; no judge starts.
+        calls.cancel()
+        kill_all()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
@@ -138,13 +175,15 @@ def _run(source: Host, destination: Destination, jobs: Sequence[_Job],
 
 
 def _judge(source: Host, destination: Destination, job: _Job, fix: CompatPaths | None,
-           cancel: threading.Event) -> DomainResult:
+           calls: Calls) -> DomainResult:
     def result(diffs: Sequence[BlockDiff] = (), error: str | None = None,
-               applied: Applied | None = None, origin: str = "") -> DomainResult:
+               applied: Applied | None = None, origin: str = "",
+               without: Sequence[BlockDiff] | None = None) -> DomainResult:
         return DomainResult(job.name, job.state, origin, tuple(diffs), error, applied,
-                            tuple(job.notes))
+                            tuple(job.notes), job.file,
+                            None if without is None else tuple(without))
 
-    if cancel.is_set():
+    if calls.cancelled:
         return result(error="interrupted")
     try:
         if job.listed is not None:
@@ -153,26 +192,38 @@ def _judge(source: Host, destination: Destination, job: _Job, fix: CompatPaths |
         twin = twin_xml(domain, twin_name(job.index))
         job.notes.extend(f"not judged: {item}" for item in twin.left_out)
         origin, blocks = _source_blocks(source, job, twin.xml)
+        if blocks.pop(NVRAM_BLOCK, None) is not None:
+            job.notes.append(f"{NVRAM_BLOCK} not judged: the guest's own NVRAM file, which "
+                             "must move with it (a new one from the destination's template may "
+                             "differ in size)")
         applied = None
         target = twin.xml
         if fix is not None:
             applied = apply_xml(job.xml, fix, job.name)
             target = twin_xml(parse(applied.xml, job.name), twin_name(job.index)).xml
-        if cancel.is_set():
+        if calls.cancelled:
             return result(error="interrupted", origin=origin)
         try:
-            there = parse_ramblock(destination.twin_blocks(target))
+            there = _destination_blocks(destination, target)
         except TwinError as failure:
             return result(error=f"the destination {failure.message}", applied=applied,
                           origin=origin)
-        if blocks.pop(NVRAM_BLOCK, None) is not None:
-            there.pop(NVRAM_BLOCK, None)
-            job.notes.append(f"{NVRAM_BLOCK} not judged: the guest's own NVRAM file, which "
-                             "must move with it (a new one from the destination's template may "
-                             "differ in size)")
-        return result(differing(blocks, there), applied=applied, origin=origin)
+        without = None
+        if applied is not None and applied.changed:  # needed, or only harmless?
+            try:
+                without = differing(blocks, _destination_blocks(destination, twin.xml))
+            except TwinError as failure:
+                job.notes.append(f"without the fix, the destination {failure.message}")
+        return result(differing(blocks, there), applied=applied, origin=origin,
+                      without=without)
     except (TwinError, ToolError, SourceError) as failure:
         return result(error=failure.message)
+
+
+def _destination_blocks(destination: Destination, twin: str) -> dict[str, int]:
+    there = parse_ramblock(destination.twin_blocks(twin))
+    there.pop(NVRAM_BLOCK, None)
+    return there
 
 
 def _source_blocks(source: Host, job: _Job, twin: str) -> tuple[str, dict[str, int]]:

@@ -7,8 +7,8 @@ cache; ``files`` reads small files with a bound. Everything above reads ROM sets
 
 from __future__ import annotations
 
-from .files import read_regular_file, read_text_file
+from .files import open_regular, read_regular_file, read_text_file
 from .sources import Origin, RomFile, RomSet, read_source, read_sources
 
-__all__ = ["Origin", "RomFile", "RomSet", "read_regular_file", "read_source", "read_sources",
-           "read_text_file"]
+__all__ = ["Origin", "RomFile", "RomSet", "open_regular", "read_regular_file", "read_source",
+           "read_sources", "read_text_file"]
