@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -408,3 +409,76 @@ def test_no_twin_outlives_an_interrupted_preflight(
                 time.sleep(0.1)
         assert _twins(destination) == [], sig
         assert _twins(source) == [], sig
+
+
+def _daemon_pid(host: RootLibvirt) -> int:
+    """The pid (here) of the libvirtd that runs inside ``host``'s namespace."""
+    assert host._proc is not None
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    for pid in parents:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "libvirtd":
+                continue
+        except OSError:
+            continue
+        ancestor = pid
+        while ancestor > 1:
+            ancestor = parents.get(ancestor, 1)
+            if ancestor == host._proc.pid:
+                return pid
+    raise AssertionError("the destination's libvirtd was not found")
+
+
+@pytest.mark.parametrize("sig", [None, signal.SIGTERM])
+def test_a_destination_libvirtd_stopped_mid_run_cannot_hold_preflight(
+        hosts: tuple[RootLibvirt, RootLibvirt, Path], sig: signal.Signals | None) -> None:
+    """The destination's libvirtd stopped (SIGSTOP) while twins run there: exit 2 once a call
+    has gone unanswered for --timeout, or exit 130 at once on a signal; once it runs again, it
+    destroys the twins it was left with."""
+    source, destination, _share = hosts
+    daemon = _daemon_pid(destination)
+    proc = subprocess.Popen([sys.executable, "-m", "ipxe_compat", "preflight", "-c", source.uri,
+                             "--to-uri", destination.uri, "-j", "2", "--timeout", "5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _twins(destination) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _twins(destination), "no twin was ever seen"
+        os.kill(daemon, signal.SIGSTOP)
+        try:
+            since = time.monotonic()
+            if sig is not None:
+                time.sleep(0.5)
+                since = time.monotonic()
+                proc.send_signal(sig)
+            _, err = proc.communicate(timeout=30)
+            took = time.monotonic() - since
+        finally:
+            os.kill(daemon, signal.SIGCONT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    print(f"\ndestination stopped, {sig or 'no signal'}: exit {proc.returncode} after "
+          f"{took:.2f} s: {err.strip()}")
+    if sig is None:
+        assert proc.returncode == 2, err
+        assert re.fullmatch(rf"ipxe-compat: error: destination {re.escape(destination.uri)}: no "
+                            r"answer to [^\n]+ within 5 s \(--timeout\)\n", err), err
+        assert took < 5 + 4, f"{took:.1f} s"
+    else:
+        assert proc.returncode == 130, err
+        assert err == "ipxe-compat: error: interrupted\n"
+        assert took < 3, f"{took:.1f} s"
+    deadline = time.monotonic() + 15  # the daemon, running again, sees the connection closed
+    while _twins(destination) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _twins(destination) == []
+    assert _twins(source) == []

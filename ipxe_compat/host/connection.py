@@ -189,6 +189,8 @@ class Host:
 
     def _call(self, what: str, call: Callable[..., _T], *args: Any,
               cleanup: bool = False) -> _T:
+        if self._wedged:  # it left a call unanswered: nothing more is asked of it
+            raise Abandoned(what)
         try:
             return self._calls.run(self._errors, f"{self.role} {shown(self.uri)}", what, call,
                                    *args, cleanup=cleanup)
