@@ -1,0 +1,84 @@
+"""Domain XML read and written back (core/domxml.py) through qemu-config --apply's edit: prefixes
+as the document declared them, comments and processing instructions, the size and depth limits,
+and what --apply reports. Fast: pure, plus two commands through tests/cli_run.py."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from ipxe_compat.core import compat
+from ipxe_compat.core.domxml import parse, serialize
+from ipxe_compat.errors import SourceError
+from ipxe_compat.qemu import CompatPaths, apply_xml
+
+VIRTIO = "/usr/share/qemu/256k-efi-virtio.rom"
+NICS = CompatPaths({"virtio": VIRTIO}, {}, ("ipxe-qemu-256k-compat-efi-roms",))
+CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+LOADER = CompatPaths({}, {CODE: "/usr/share/OVMF/2m-OVMF_CODE_4M.fd"}, ("ovmf-2m-compat",))
+
+
+def _domain(metadata: str = "", interface: str = "<model type='virtio'/>", extra: str = "") -> str:
+    return (f"<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
+            f"  <name>g</name>\n  <metadata>{metadata}</metadata>\n"
+            f"  <os><type arch='x86_64'>hvm</type><loader type='pflash'>{CODE}</loader></os>\n"
+            f"  <devices><interface type='network'>{interface}</interface></devices>{extra}\n"
+            "</domain>\n")
+
+
+def test_an_ns0_prefix_is_kept_and_means_what_it_meant() -> None:
+    xml = apply_xml(_domain("<ns0:app xmlns:ns0='urn:example:app'>tag</ns0:app>"), NICS).xml
+    assert '<ns0:app xmlns:ns0="urn:example:app">tag</ns0:app>' in xml
+    assert ET.fromstring(xml).findtext("metadata/{urn:example:app}app") == "tag"
+
+
+def test_a_rebound_prefix_survives_both_steps_of_the_guides_pipeline() -> None:
+    """qemu-config IPXE.deb --apply f | qemu-config OVMF.deb --apply -"""
+    once = apply_xml(_domain("<a:x xmlns:a='urn:one'/><a:y xmlns:a='urn:two'/>"), NICS)
+    twice = apply_xml(once.xml, LOADER)
+    assert (len(once.changed), len(twice.changed)) == (1, 1)
+    assert '<a:x xmlns:a="urn:one" /><a:y xmlns:a="urn:two" />' in twice.xml
+    metadata = ET.fromstring(twice.xml).find("metadata")
+    assert metadata is not None
+    assert [child.tag for child in metadata] == ["{urn:one}x", "{urn:two}y"]
+    assert apply_xml(twice.xml, NICS).xml == twice.xml
+
+
+def test_comments_and_processing_instructions_are_kept_where_they_were() -> None:
+    text = ("<?xml version='1.0'?>\n<!-- WARNING: edit with virsh -->\n<?app keep?>\n"
+            + _domain("<?inner one?><!--inner-->") + "<!-- after -->\n")
+    xml = apply_xml(text, NICS).xml
+    assert xml.startswith("<?xml version='1.0' encoding='UTF-8'?>\n"
+                          "<!-- WARNING: edit with virsh -->\n<?app keep?>\n<domain ")
+    assert "<metadata><?inner one?><!--inner--></metadata>" in xml
+    assert xml.endswith("</domain>\n<!-- after -->\n")
+
+
+def test_new_and_copied_elements_declare_what_they_need() -> None:
+    domain = parse("<domain><metadata><app xmlns='urn:d'/></metadata></domain>")
+    app = domain.root.find("metadata/{urn:d}app")
+    assert app is not None
+    ET.SubElement(app, "plain")
+    ET.SubElement(domain.root, "{urn:new}z", {"{urn:d}at": "1"})
+    text = serialize(domain)
+    root = ET.fromstring(text)
+    assert root.find("metadata/{urn:d}app/plain") is not None
+    new = root.find("{urn:new}z")
+    assert new is not None
+    assert new.attrib == {"{urn:d}at": "1"}
+
+
+def test_nesting_past_the_limit_is_refused_in_one_line_and_libvirts_depth_is_taken() -> None:
+    def nested(levels: int) -> str:
+        return _domain("<m>" * (levels - 2) + "</m>" * (levels - 2))
+
+    with pytest.raises(SourceError, match=f"nested deeper than {compat.MAX_XML_DEPTH} levels"):
+        apply_xml(nested(1000), NICS)
+    assert apply_xml(nested(257), NICS).changed  # libvirt takes 257 levels, the root included
+
+
+def test_the_size_limit_counts_bytes() -> None:
+    text = _domain("\u00e9" * (compat.MAX_XML // 2))  # fewer characters than the limit, more bytes
+    with pytest.raises(SourceError, match=f"larger than {compat.MAX_XML} bytes"):
+        parse(text)
