@@ -5,6 +5,7 @@ and what --apply reports. Fast: pure, plus two commands through tests/cli_run.py
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,8 @@ from ipxe_compat.core import compat
 from ipxe_compat.core.domxml import parse, serialize
 from ipxe_compat.errors import SourceError
 from ipxe_compat.qemu import CompatPaths, apply_xml
+from tests import factory
+from tests.cli_run import run_cli
 
 VIRTIO = "/usr/share/qemu/256k-efi-virtio.rom"
 NICS = CompatPaths({"virtio": VIRTIO}, {}, ("ipxe-qemu-256k-compat-efi-roms",))
@@ -82,3 +85,32 @@ def test_the_size_limit_counts_bytes() -> None:
     text = _domain("\u00e9" * (compat.MAX_XML // 2))  # fewer characters than the limit, more bytes
     with pytest.raises(SourceError, match=f"larger than {compat.MAX_XML} bytes"):
         parse(text)
+
+
+def test_apply_reports_an_empty_rom_file_and_a_global_romfile_it_overrides() -> None:
+    empty = apply_xml(_domain(interface="<model type='virtio'/><rom file=''/>"), NICS)
+    assert empty.left_alone == ("interface #0 (virtio): its ROM is disabled (<rom file=''/>: an "
+                                "empty file name loads no ROM), left alone",)
+    args = "<qemu:arg value='-global'/><qemu:arg value='{}.romfile=x.rom'/>"
+    extra = "<qemu:commandline>" + args.format("virtio-net-pci") + args.format("e1000") + (
+        "</qemu:commandline>")
+    applied = apply_xml(_domain(extra=extra), NICS)
+    assert applied.overrides == ("interface #0 (virtio): its <rom file> takes the place of "
+                                 "<qemu:commandline>'s -global virtio-net-pci.romfile=x.rom",)
+
+
+def test_qemu_config_apply_is_given_once_and_warns_of_what_it_overrides(tmp_path: Path) -> None:
+    (tmp_path / "256k-efi-virtio.rom").write_bytes(factory.efi_rom())
+    extra = ("<qemu:commandline><qemu:arg value='-global'/>"
+             "<qemu:arg value='virtio-net-pci-base.romfile=x.rom'/></qemu:commandline>")
+    (tmp_path / "a.xml").write_text(_domain("<ns1:m xmlns:ns1='urn:m'/>", extra=extra))
+    argv = ["qemu-config", tmp_path, "--format", "libvirt", "--apply", "a.xml"]
+    twice = run_cli([*argv, "--apply", "a.xml"], tmp_path)
+    assert (twice.returncode, twice.stdout) == (2, "")
+    assert twice.stderr.startswith("ipxe-compat: error: give --apply once")
+    once = run_cli(argv, tmp_path)
+    assert once.returncode == 0, once.stderr
+    assert '<ns1:m xmlns:ns1="urn:m" />' in once.stdout
+    assert once.stderr == ("ipxe-compat: warning: a.xml: interface #0 (virtio): its <rom file> "
+                           "takes the place of <qemu:commandline>'s -global "
+                           "virtio-net-pci-base.romfile=x.rom\n")
