@@ -12,6 +12,7 @@ import pytest
 from ipxe_compat.core import compat
 from ipxe_compat.core.domxml import parse, serialize
 from ipxe_compat.errors import SourceError
+from ipxe_compat.host.twin import twin_xml
 from ipxe_compat.qemu import CompatPaths, apply_xml
 from tests import factory
 from tests.cli_run import run_cli
@@ -31,9 +32,12 @@ def _domain(metadata: str = "", interface: str = "<model type='virtio'/>", extra
 
 
 def test_an_ns0_prefix_is_kept_and_means_what_it_meant() -> None:
-    xml = apply_xml(_domain("<ns0:app xmlns:ns0='urn:example:app'>tag</ns0:app>"), NICS).xml
+    text = _domain("<ns0:app xmlns:ns0='urn:example:app'>tag</ns0:app>")
+    xml = apply_xml(text, NICS).xml
     assert '<ns0:app xmlns:ns0="urn:example:app">tag</ns0:app>' in xml
     assert ET.fromstring(xml).findtext("metadata/{urn:example:app}app") == "tag"
+    twin = ET.fromstring(twin_xml(parse(text), "twin").xml)  # preflight writes it too
+    assert twin.findtext("name") == "twin"
 
 
 def test_a_rebound_prefix_survives_both_steps_of_the_guides_pipeline() -> None:
