@@ -22,10 +22,10 @@ direct child leaves those running, and waiting for end-of-file on its pipes wait
   a mark (:data:`MARK`) that everything it starts inherits, setsid or not; when the command
   ends, :meth:`Child.kill` kills and reaps every child of ipxe-compat with its mark or from its
   group, round after round as their own children fall to ipxe-compat, until its group is empty
-  (:func:`_sweep`). A child of ipxe-compat without a mark of a command that ended (libvirt's ssh
-  or the session daemon it starts) is never touched, nor is a running command's; a process that
-  clears its environment and leaves the session still escapes, as does everything without a
-  subreaper (not Linux, prctl refused).
+  (:func:`_sweep`). A running command's processes and ipxe-compat's other children (libvirt's
+  ssh, the session daemon libvirt starts: no mark) are never touched. A process that clears its
+  environment and leaves the session still escapes, as does everything detached without a
+  subreaper (not Linux, prctl refused) or when ipxe-compat dies by SIGKILL.
 
 bash is Debian's (Essential: yes); dash cannot redirect a file descriptor above 9. Without bash,
 a command starts directly in its own session: all of the above holds but the SIGKILL case.
@@ -143,13 +143,14 @@ def _become_subreaper() -> bool:
     refuses (then a detached process may outlive ipxe-compat, as it always could)."""
     global _subreaper  # noqa: PLW0603 (once per process; a race only asks the kernel twice)
     if _subreaper is None:
-        _subreaper = False
+        became = False  # set once known: another thread must not read False meanwhile
         if sys.platform.startswith("linux"):
             import ctypes
 
             with contextlib.suppress(OSError, AttributeError):
                 libc = ctypes.CDLL(None, use_errno=True)
-                _subreaper = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+                became = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        _subreaper = became
     return _subreaper
 
 
