@@ -9,6 +9,7 @@ from /proc, that none is left.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,18 @@ def left(token: str, wait: float = 2.0) -> list[str]:
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def cleaned(*tokens: str) -> Iterator[None]:
+    """Kill what a failing test left behind (by pid: such processes are no child of ours)."""
+    try:
+        yield
+    finally:
+        for token in tokens:
+            for line in left(token, wait=0):
+                with contextlib.suppress(OSError):
+                    os.kill(int(line.split()[0]), signal.SIGKILL)
 
 
 def sleeper(token: str) -> str:
@@ -135,6 +149,40 @@ def test_kill_all_ends_what_runs_at_exit() -> None:
     assert left(token) == []
 
 
+def _zombies() -> set[int]:
+    """This process's children that have ended but were not reaped."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            state, ppid = (entry / "stat").read_text().rpartition(")")[2].split()[:2]
+            if state == "Z" and int(ppid) == os.getpid():
+                found.add(int(entry.name))
+    return found
+
+
+def test_a_detached_child_goes_with_its_command_and_another_commands_stays() -> None:
+    """Review 2, item 7: ``setsid`` leaves the command's session, so the group kill missed it;
+    ipxe-compat is its subreaper now and ends it with the command that started it. A detached
+    child of a command still running is that command's: it must not end meanwhile."""
+    mine, other = _token(), _token()
+    zombies = _zombies()
+    detach = "setsid {0} & (setsid {0} &); (setsid sh -c '{0} & exec {0}' &)"
+    running = f"{detach.format(sleeper(other))}; exec {sleeper(other)}"
+    with cleaned(mine, other), runner.Child(["sh", "-c", running]):
+        result = runner.run(["sh", "-c", f"{detach.format(sleeper(mine))}; echo started"],
+                            timeout=10)
+        assert result.stdout == b"started\n"
+        assert left(mine) == []
+        deadline = time.monotonic() + 5
+        while len(sleeping := [line for line in left(other, wait=0)
+                               if line.split()[1] == "sleep"]) < 5:
+            assert time.monotonic() < deadline, sleeping
+            time.sleep(0.05)
+        assert len(sleeping) == 5
+    assert left(other) == []
+    assert _zombies() <= zombies  # every one of them was reaped too
+
+
 # --- through the command line -------------------------------------------------------------------
 
 FAKE_QEMU = """#!/bin/sh
@@ -143,6 +191,7 @@ if [ "$2" = help ]; then
     case "$FAKE" in
         background) (sleep 300.TOKEN &) ;;
         hang) sleep 300.TOKEN & sleep 300.TOKEN ;;
+        setsid) setsid sleep 300.TOKEN & (setsid sleep 300.TOKEN &) ;;
     esac
     printf 'Network devices:\\nname "virtio-net-pci", bus PCI\\n\\n'
     exit 0
@@ -197,6 +246,21 @@ def test_ctrl_c_prints_one_line_and_kills_a_hung_probe(tmp_path: Path) -> None:
     stdout, stderr = probe.communicate(timeout=30)
     assert (probe.returncode, stdout, stderr) == (130, "", "ipxe-compat: error: interrupted\n")
     assert left(token) == []
+
+
+def test_a_probe_whose_command_detaches_a_child_leaves_nothing(tmp_path: Path) -> None:
+    """Review 2, item 7: a --qemu/--to-qemu wrapper's ``setsid`` child outlived ipxe-compat,
+    re-parented to PID 1."""
+    token = _token()
+    qemu = _fake_qemu(tmp_path, token)
+    with cleaned(token):
+        result = subprocess.run([sys.executable, "-m", "ipxe_compat", "qemu-config",
+                                 str(_compat_dir(tmp_path)), "--qemu", str(qemu),
+                                 "--fallback-builtin"], cwd=tmp_path, capture_output=True,
+                                text=True, env={**os.environ, "FAKE": "setsid"}, check=False,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert left(token) == []
 
 
 @pytest.mark.integration

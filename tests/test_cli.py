@@ -243,7 +243,7 @@ def test_check_guard_mode_exit_codes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "fragment"), [
     (["roms"], "two sources or more"),
     (["--at-most", "roms", "roms"], "--at-most goes with --expect"),
-    (["--expect", "efi-*.rom=300k", "roms"], "not a power of two"),
+    (["--expect", "efi-*.rom=300k", "roms"], "is an option ROM, whose block is a power of two"),
     (["--expect", "efi-*.rom=256k", "roms", "roms"], "one SOURCE"),
     (["roms", "empty"], "empty"),
     (["roms", "missing"], "missing"),

@@ -213,11 +213,28 @@ def test_guard_exact_and_at_most() -> None:
 
 @pytest.mark.parametrize(("text", "error"), [
     ("efi-*.rom", "is not GLOB=SIZE"), ("=256k", "is not GLOB=SIZE"),
-    ("efi-*.rom=300k", "is not a power of two"), ("efi=abc", "'abc' is not a number"),
+    ("efi-*.rom=0k", "is 0 bytes"), ("efi=abc", "'abc' is not a number"),
 ])
 def test_bad_expectations(text: str, error: str) -> None:
     with pytest.raises(UsageError, match=error):
         parse_expectation(text)
+
+
+def test_an_option_rom_expectation_is_a_bucket() -> None:
+    """An option ROM's block is a power of two: an expectation of another size is a usage
+    error naming the ROM, not a guard that can never pass."""
+    roms = romset("s", {"efi-a.rom": 262144})
+    with pytest.raises(UsageError, match=r"efi-a\.rom is an option ROM, whose block is a power"):
+        guard(roms, [parse_expectation("efi-*.rom=300k")])
+
+
+def test_a_firmware_image_expectation_is_its_exact_size() -> None:
+    """A pflash image's block is its size (bookworm's OVMF_CODE_4M.fd: 3653632 = 3568k): the
+    guard takes that size and says "its block is" when it differs, never "bucket"."""
+    roms = romset("s", {"OVMF_CODE_4M.fd": 3653632})
+    assert guard_roms(roms, [parse_expectation("OVMF_CODE_4M.fd=3568k")]).problems == ()
+    wrong = guard_roms(roms, [parse_expectation("OVMF_CODE_4M.fd=4m")])
+    assert wrong.problems == ("s/OVMF_CODE_4M.fd: its block is 3568k, expected 4M",)
 
 
 def test_a_size_without_unit_reads_as_bytes_in_the_message() -> None:

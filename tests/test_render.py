@@ -108,6 +108,19 @@ def test_continued_changelog_keeps_history_and_needs_a_greater_version(tmp_path:
     assert caught.value.path == "old/changelog"
 
 
+def test_an_install_dir_with_a_trailing_slash_is_the_directory() -> None:
+    """``--install-dir /usr/share/qemu/`` (as a shell completes it) names /usr/share/qemu, in
+    generate and in qemu-config alike."""
+    from ipxe_compat.core import fields
+    from ipxe_compat.qemu import ConfigRequest
+
+    assert fields.install_dir("/usr/share/qemu/") == "/usr/share/qemu"
+    request = ConfigRequest.of("args", None, "/usr/share/qemu//", False, False)
+    assert request.install_dir == "/usr/share/qemu"
+    with pytest.raises(UsageError, match="is not an absolute, normalized path"):
+        fields.install_dir("/")
+
+
 MAINTAINER_FORM = "is not of the form 'Full Name <user@example.org>'"
 
 

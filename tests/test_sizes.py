@@ -31,7 +31,7 @@ NOT_POW2, NOT_A_NUMBER = "is not a power of two", "is not a number of up to 12 d
 
 
 @pytest.mark.parametrize(("text", "error"),
-                         [("300k", NOT_POW2), ("0", NOT_POW2), ("", NOT_A_NUMBER),
+                         [("300k", NOT_POW2), ("0", "is 0 bytes"), ("", NOT_A_NUMBER),
                           ("256kb", NOT_A_NUMBER), ("-256k", NOT_A_NUMBER), ("1.5M", NOT_A_NUMBER),
                           ("abc", NOT_A_NUMBER), ("262143", NOT_POW2)],
                          ids=["not-pow2", "zero", "empty", "unit-suffix", "negative", "fraction",

@@ -35,7 +35,7 @@ from ..core.firmware import (
 from ..core.names import pair, select
 from ..core.outcome import Outcome, aligned
 from ..core.rom import not_empty
-from ..core.sizes import bucket, human, parse_size, size_text
+from ..core.sizes import bucket, human, parse_block_size, size_text
 from ..errors import RomFormatError, SourceError, UsageError
 from ..input import RomFile, RomSet
 from .report import block_fields, error_dicts, file_errors
@@ -160,12 +160,19 @@ def guard_roms(romset: RomSet, expectations: Sequence[Expectation], at_most: boo
     invalid, is a problem."""
     rows = [replace(row, errors=file_errors(row.rom))
             for row in guard(romset, expectations, at_most, romsize)]
-    problems = tuple(f"{row.rom.location}: in the {size_text(row.bucket)} bucket, expected "
+    problems = tuple(f"{row.rom.location}: {_where(row)}, expected "
                      f"{'at most ' if at_most else ''}{size_text(row.expected)}"
                      for row in rows if not row.in_bucket)
     # a ROM two expectations match is one file: its errors once
     problems += tuple(dict.fromkeys(str(error) for row in rows for error in row.errors))
     return Outcome(guard_json(rows, at_most), guard_table(rows, at_most), problems)
+
+
+def _where(row: GuardRow) -> str:
+    """An option ROM is in a bucket (pow2ceil); a -bios or pflash image's block is its size."""
+    if row.rom.kind is FileClass.OPTION_ROM:
+        return f"in the {size_text(row.bucket)} bucket"
+    return f"its block is {size_text(row.bucket)}"
 
 
 def _label(romset: RomSet) -> str:
@@ -242,11 +249,13 @@ class GuardRow:
 
 
 def parse_expectation(text: str) -> Expectation:
-    """``efi-*.rom=256k`` -> Expectation('efi-*.rom', 262144)."""
+    """``efi-*.rom=256k`` -> Expectation('efi-*.rom', 262144). Any size: an option ROM's
+    bucket is a power of two, but a firmware image's block is exactly its size
+    (``OVMF_CODE_4M.fd=3568k``); an option ROM never meets another size, and says so."""
     glob, sep, size = text.rpartition("=")
     if not sep or not glob:
         raise UsageError(f"--expect {text!r} is not GLOB=SIZE (e.g. 'efi-*.rom=256k')")
-    return Expectation(glob, parse_size(size))
+    return Expectation(glob, parse_block_size(size))
 
 
 def guard(romset: RomSet, expectations: Sequence[Expectation], at_most: bool = False,
@@ -257,6 +266,10 @@ def guard(romset: RomSet, expectations: Sequence[Expectation], at_most: bool = F
     for expectation in expectations:
         matched = select((rom.name for rom in romset.roms), [expectation.glob], "--expect")
         for rom in (rom for rom in romset.roms if rom.name in matched):
+            if rom.kind is FileClass.OPTION_ROM and expectation.size & (expectation.size - 1):
+                raise UsageError(f"--expect {expectation.glob}={size_text(expectation.size)}: "
+                                 f"{rom.name} is an option ROM, whose block is a power of two "
+                                 "(a bucket); give one, e.g. 256k")
             block = qemu_block(rom, romsize)
             fits = block <= expectation.size if at_most else block == expectation.size
             rows.append(GuardRow(rom, block, expectation.size, fits))

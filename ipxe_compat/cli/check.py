@@ -16,7 +16,8 @@ __all__ = ["check"]
                "guard).")
 @click.argument("sources", nargs=-1, required=True, metavar="OLD NEW [NEWER]... | SOURCE")
 @click.option("--expect", "expectations", multiple=True, metavar="GLOB=SIZE",
-              help="Guard mode: every ROM matching GLOB must be in bucket SIZE (repeatable).")
+              help="Guard mode: every file matching GLOB must have a block of SIZE (an option "
+              "ROM's bucket; a -bios or pflash image's exact size) (repeatable).")
 @click.option("--at-most", is_flag=True, help="Guard mode: SIZE or a smaller bucket is fine too.")
 @click.option("--roms", "patterns", multiple=True, metavar="GLOB", callback=globs,
               help="Compare mode: only ROMs whose name matches GLOB (repeatable). Default: all.")
@@ -42,8 +43,9 @@ def check(sources: tuple[str, ...], expectations: tuple[str, ...], at_most: bool
     \b
     Guard mode:  ipxe-compat check --expect 'efi-*.rom=256k' SOURCE
       For debian/rules: every ROM matching GLOB must be in bucket SIZE (or smaller with
-      --at-most); a SIZE without k/M/G is bytes. Exit 1 on any mismatch or invalid ROM,
-      2 if a GLOB matches nothing.
+      --at-most); a SIZE without k/M/G is bytes. A -bios or pflash image's block is its
+      exact size: --expect 'OVMF_CODE_4M.fd=3568k'. Exit 1 on any mismatch or invalid
+      file, 2 if a GLOB matches nothing.
 
     The bucket is QEMU's: pow2ceil(file size), so 262144 bytes is 256k and 262145 is 512k.
 

@@ -46,14 +46,15 @@ __all__ = ["qemu_config"]
               "QEMU command instead of the built-in table.")
 @click.option("--fallback-builtin", is_flag=True,
               help="With --qemu: use the built-in table if that QEMU cannot be asked.")
-@click.option("--apply", "apply_to", metavar="FILE|-",
+@click.option("--apply", "apply_to", metavar="FILE|-", multiple=True,
               help="With --format libvirt: print this domain XML (virsh dumpxml, "
               "save-image-dumpxml or managedsave-dumpxml; - for stdin) with a <rom file=...> on "
               "every interface whose model the compat ROMs map. Interfaces naming another ROM "
-              "file are left alone and reported on stderr; applying it twice changes nothing.")
+              "file are left alone and reported on stderr; applying it twice changes nothing. "
+              "One FILE per run.")
 def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: str | None,
                 control_patch: Path | None, install_dir: str | None, qemu_command: str | None,
-                fallback_builtin: bool, apply_to: str | None) -> None:
+                fallback_builtin: bool, apply_to: tuple[str, ...]) -> None:
     """Tell QEMU to use the compat ROMs in SOURCE for the NIC models they replace.
 
     SOURCE is the compat package (.deb), the compat-roms/ directory of its built tree, or any
@@ -88,7 +89,9 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: 
 
     request = ConfigRequest.of(fmt, machine_compat, install_dir,
                                qemu_source is not None, control_patch is not None)
-    if apply_to is not None and fmt != "libvirt":
+    if len(apply_to) > 1:
+        raise UsageError("give --apply once: it prints one domain XML (run it once per file)")
+    if apply_to and fmt != "libvirt":
         raise UsageError("--apply goes with --format libvirt")
     if control_patch is not None and control_patch.exists():
         raise UsageError("--control-patch file exists; not overwriting it", path=str(control_patch))
@@ -101,8 +104,8 @@ def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: 
                 raise
             warn(f"{error}; using the built-in table")
     romset = read_sources([source])
-    if apply_to is not None:
-        _apply(romset, table, install_dir, apply_to)
+    if apply_to:
+        _apply(romset, table, install_dir, apply_to[0])
         return
     patch = None
     if qemu_source is not None:
@@ -138,7 +141,7 @@ def _apply(romset: RomSet, table: NicTable, install_dir: str | None, path: str) 
     else:
         text = read_text_file(path, compat.MAX_OPTION_FILE, "--apply")
     applied = apply_xml(text, compat_paths(romset, table, install_dir), what)
-    for line in applied.left_alone:
+    for line in (*applied.left_alone, *applied.overrides):
         warn(f"{what}: {line}")
     click.echo(applied.xml, nl=False)
 

@@ -18,7 +18,8 @@ __all__ = [
     "DEFAULT_DISTRIBUTION", "DEFAULT_GLOBS", "DEFAULT_INSTALL_DIR", "DEFAULT_ORIGIN",
     "DEFAULT_PAD_BYTE", "DEFAULT_QEMU", "DEFAULT_SIZE", "DEFAULT_TIMEOUT", "DEFAULT_URGENCY",
     "FORMATS", "MAX_COMPAT_SIZE", "MAX_KEPT", "MAX_OPTION_FILE", "MAX_RECIPE", "MAX_ROMS",
-    "MAX_ROM_FILE", "MAX_TIMEOUT", "TREE_BUILD_DIR", "TREE_MANIFEST", "TREE_RECIPE",
+    "MAX_ROM_FILE", "MAX_TIMEOUT", "MAX_XML", "MAX_XML_DEPTH", "TREE_BUILD_DIR", "TREE_MANIFEST",
+    "TREE_RECIPE",
     "default_prefix", "is_compat_set", "label_of", "package_names", "package_of_prefix",
     "source_date_epoch", "split_compat_name",
 ]
@@ -76,6 +77,12 @@ MAX_COMPAT_SIZE = MAX_ROM_FILE // 2
 MAX_OPTION_FILE = 16 << 20
 #: A recipe is a few KB.
 MAX_RECIPE = 1 << 20
+#: A domain XML (``qemu-config --apply``, preflight), in bytes as UTF-8: a few KB, a big one with
+#: metadata ~100 KB.
+MAX_XML = 4 << 20
+#: Elements nested in a domain XML: libvirt (libxml2 without XML_PARSE_HUGE) refuses a document
+#: deeper than 256 levels, so one it holds is never refused here.
+MAX_XML_DEPTH = 512
 
 
 # --- names -----------------------------------------------------------------------------------

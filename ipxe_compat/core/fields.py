@@ -98,6 +98,9 @@ def prefix(value: str) -> str:
 
 
 def install_dir(value: str) -> str:
+    """An absolute, normalized directory; a trailing slash (``/usr/share/qemu/``) is dropped."""
+    if len(value) > 1:
+        value = value.rstrip("/") or "/"
     if not _INSTALL_DIR.fullmatch(value) or ".." in value.split("/") or "." in value.split("/"):
         raise UsageError(f"install dir {value!r} is not an absolute, normalized path")
     return value

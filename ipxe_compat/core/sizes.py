@@ -12,7 +12,7 @@ import re
 from ..errors import UsageError
 from .fields import excerpt
 
-__all__ = ["bucket", "human", "parse_size", "size_label", "size_text"]
+__all__ = ["bucket", "human", "parse_block_size", "parse_size", "size_label", "size_text"]
 
 _SIZE_RE = re.compile(
     r"(?P<number>[0-9]{1,12})(?P<unit>[kKmMgG]?)"
@@ -27,15 +27,24 @@ def bucket(size: int) -> int:
     return 1 << (size - 1).bit_length()
 
 
-def parse_size(text: str) -> int:
-    """Parse ``256k``, ``256K``, ``262144`` or ``1M``; only powers of two are buckets."""
+def parse_block_size(text: str) -> int:
+    """Parse ``256k``, ``256K``, ``262144``, ``1M`` or ``3568k``: any positive size, as a
+    -bios or pflash image's block is exactly its file's size (option ROMs: :func:`parse_size`)."""
     match = _SIZE_RE.fullmatch(text.strip())
     if not match:
         shown = excerpt(text)
         raise UsageError(f"size {shown} is not a number of up to 12 digits with an optional k/M/G "
                          "unit (e.g. 256k)")
     value = int(match["number"]) * _UNITS[match["unit"].lower()]
-    if value <= 0 or value & (value - 1):
+    if value <= 0:
+        raise UsageError(f"size {text!r} is 0 bytes: no file has a block of that size")
+    return value
+
+
+def parse_size(text: str) -> int:
+    """Parse ``256k``, ``256K``, ``262144`` or ``1M``; only powers of two are buckets."""
+    value = parse_block_size(text)
+    if value & (value - 1):
         raise UsageError(
             f"size {text!r} ({value} bytes) is not a power of two, so not a QEMU ROM bucket"
         )

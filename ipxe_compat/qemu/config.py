@@ -52,7 +52,7 @@ class ConfigRequest:
         if machine_compat is not None:
             fields.machine_compat(machine_compat)
         if install_dir is not None:
-            fields.install_dir(install_dir)
+            install_dir = fields.install_dir(install_dir)
         if fmt == "patch" and (machine_compat is None or not qemu_source):
             raise UsageError("--format patch needs --machine-compat X_Y and --qemu-source DIR")
         if fmt != "patch" and (qemu_source or control_patch):

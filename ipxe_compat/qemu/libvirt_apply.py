@@ -8,18 +8,20 @@ the guest has no variable store yet: it must match the code image). The XML is
 edited as a tree (:mod:`..core.domxml`), so the layout does not matter (an ``<interface>`` on
 one line is found as surely as one over five), and applying it to its own output changes
 nothing. An interface that already names another ROM file, or that has its ROM disabled, is
-left as it is and reported. Pure.
+left as it is and reported; so is a ``<rom file>`` added where a ``-global TYPE.romfile=`` of
+``<qemu:commandline>`` named the interface's ROM (the device's own file wins). Pure.
 """
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..core import compat
-from ..core.devices import BUILTIN, NicTable, libvirt_model
+from ..core.devices import BUILTIN, BUILTIN_PARENTS, LIBVIRT_MODEL, NicTable, libvirt_model
 from ..core.domxml import Domain, parse, serialize
 from ..errors import UsageError
 from ..input import RomSet
@@ -30,6 +32,8 @@ __all__ = ["Applied", "CompatPaths", "apply_xml", "combine", "compat_paths", "ni
 
 #: libvirt's NIC model when an x86 domain's <interface> has none (dumpxml then shows it).
 DEFAULT_X86_MODEL = "rtl8139"
+#: libvirt's namespace for <qemu:commandline>.
+QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class Applied:
     changed: tuple[str, ...]
     left_alone: tuple[str, ...]
     used: tuple[str, ...] = ()  # the compat files the edited XML names anew
+    #: changes that override something of the domain's own (a qemu:commandline -global romfile)
+    overrides: tuple[str, ...] = ()
 
 
 def nic_paths(maps: tuple[RomMapping, ...] | list[RomMapping]) -> dict[str, str]:
@@ -111,8 +117,18 @@ def apply_xml(text: str, paths: CompatPaths, what: str = "domain XML") -> Applie
     changed: list[str] = []
     left: list[str] = []
     used: list[str] = []
+    overrides: list[str] = []
+    romfiles = _global_romfiles(domain)
     for index, interface in enumerate(domain.root.iter("interface")):
-        _interface(domain, index, interface, nics, changed, left, used)
+        given = _interface(domain, index, interface, nics, changed, left, used)
+        if given is None:
+            continue
+        label, model = given
+        for qom_type in _qom_types(model):
+            if qom_type in romfiles:
+                overrides.append(f"{label}: its <rom file> takes the place of "
+                                 f"<qemu:commandline>'s -global {qom_type}.romfile="
+                                 f"{romfiles[qom_type]}")
     originals = {posixpath.basename(path) for path in loaders}
     for loader in domain.root.iter("loader"):
         path = (loader.text or "").strip()
@@ -130,7 +146,28 @@ def apply_xml(text: str, paths: CompatPaths, what: str = "domain XML") -> Applie
             changed.append(f"<nvram template> {template} -> {loaders[template]}")
             used.append(loaders[template])
     return Applied(serialize(domain) if changed else _unchanged(text), tuple(changed), tuple(left),
-                   tuple(dict.fromkeys(used)))
+                   tuple(dict.fromkeys(used)), tuple(overrides))
+
+
+def _global_romfiles(domain: Domain) -> dict[str, str]:
+    """QOM type -> romfile, from the ``-global TYPE.romfile=FILE`` of ``<qemu:commandline>``."""
+    found: dict[str, str] = {}
+    for line in domain.root.iter(f"{{{QEMU_NS}}}commandline"):
+        values = [arg.get("value", "") for arg in line.iter(f"{{{QEMU_NS}}}arg")]
+        for flag, value in itertools.pairwise(values):
+            qom_type, _, rest = value.partition(".")
+            if flag in ("-global", "--global") and rest.startswith("romfile="):
+                found[qom_type] = rest.removeprefix("romfile=")
+    return found
+
+
+def _qom_types(model: str) -> list[str]:
+    """The QOM types a ``-global TYPE.romfile=`` reaches libvirt's ``model`` through."""
+    device = next((qom for qom, name in LIBVIRT_MODEL.items() if name == model), model)
+    types = [device]
+    while (parent := BUILTIN_PARENTS.get(types[-1])) is not None:
+        types.append(parent)
+    return [*types, "pci-device"]
 
 
 def _unchanged(text: str) -> str:
@@ -146,35 +183,38 @@ def _label(domain: Domain, index: int, interface: ET.Element, model: str) -> str
 
 
 def _interface(domain: Domain, index: int, interface: ET.Element, nics: Mapping[str, str],
-               changed: list[str], left: list[str], used: list[str]) -> None:
+               changed: list[str], left: list[str], used: list[str]) -> tuple[str, str] | None:
+    """Give ``interface`` its compat ROM; its label and model if it was given one now."""
     model_element = interface.find("model")
     model = model_element.get("type") if model_element is not None else None
     if model is None:
         arch = domain.root.find("os/type")
         if interface.get("type") == "hostdev" or (arch is not None and arch.get("arch") not in
                                                   (None, "x86_64", "i686")):
-            return
+            return None
         model = DEFAULT_X86_MODEL
     path = nics.get(model)
     if path is None:
-        return  # no compat ROM replaces this model's default
+        return None  # no compat ROM replaces this model's default
     label = _label(domain, index, interface, model)
     rom = interface.find("rom")
+    if rom is not None and (rom.get("enabled") == "no" or rom.get("file") is not None):
+        current = rom.get("file")
+        if rom.get("enabled") == "no":
+            left.append(f"{label}: its ROM is disabled (<rom enabled='no'/>), left alone")
+        elif current == "":
+            left.append(f"{label}: its ROM is disabled (<rom file=''/>: an empty file name loads "
+                        "no ROM), left alone")
+        elif current != path:
+            left.append(f"{label}: names another ROM file {current}, left alone")
+        return None
     if rom is None:
         rom = ET.SubElement(interface, "rom")
         _indent(interface, rom)
-    elif rom.get("enabled") == "no":
-        left.append(f"{label}: its ROM is disabled (<rom enabled='no'/>), left alone")
-        return
-    current = rom.get("file")
-    if current == path:
-        return
-    if current is not None:
-        left.append(f"{label}: names another ROM file {current}, left alone")
-        return
     rom.set("file", path)
     changed.append(f"{label}: <rom file='{path}'/>")
     used.append(path)
+    return label, model
 
 
 def _indent(parent: ET.Element, child: ET.Element) -> None:
