@@ -25,6 +25,7 @@ from ipxe_compat.host.report import ROUTES, DomainResult, fix_lines, report
 from ipxe_compat.host.twin import twin_xml
 from ipxe_compat.qemu import Applied, CompatPaths, apply_xml, combine
 from tests import factory
+from tests.cli_run import run_cli
 
 VIRTIO = "/usr/share/qemu/256k-efi-virtio.rom"
 PATHS = CompatPaths({"virtio": VIRTIO, "e1000": "/usr/share/qemu/256k-efi-e1000.rom",
@@ -555,3 +556,24 @@ def test_report_says_whether_the_change_is_needed_and_which_guests_were_not_judg
     assert "gone (inactive): error: not judged: the source cannot start" in outcome.text
     assert outcome.problems[-1] == ("gone (inactive) could not be judged: the source cannot "
                                     "start the guest: failed to find romfile")
+
+
+
+def test_report_names_a_commandline_romfile_the_fix_overrides() -> None:
+    """A <qemu:commandline> -global romfile loses to the added <rom file>: said, not silent."""
+    said = "interface #1 (virtio): <rom file> overrides -global virtio-net-pci.romfile=x.rom"
+    applied = Applied("<domain/>", ("interface 1: <rom file=/usr/share/qemu/256k-efi-virtio"
+                                    ".rom/>",), (), (VIRTIO,), (said,))
+    outcome = report("src", "dst", [_result(applied=applied)], PATHS, "qemu+ssh://new/system")
+    assert f"  note: {said}" in outcome.text.splitlines()
+    assert outcome.data["domains"][0]["overrides"] == [said]
+
+
+@pytest.mark.parametrize("seconds", ["nan", "0", "-1", "3601"])
+def test_preflight_timeout_is_checked_as_verify_migrations(seconds: str, tmp_path: Path) -> None:
+    """One rule for --timeout (core/compat.check_timeout), before any host is asked."""
+    result = run_cli(["preflight", "--to-uri", "test:///default", "--timeout", seconds],
+                     tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"ipxe-compat: error: --timeout {float(seconds)} is not a number of "
+                             "seconds in (0, 3600]\n")

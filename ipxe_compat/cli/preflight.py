@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import click
 
-from ..core.compat import DEFAULT_TIMEOUT, MAX_TIMEOUT
+from ..core import compat
+from ..core.compat import DEFAULT_TIMEOUT
 from ..errors import UsageError
 from .common import CONTEXT, report
 
@@ -76,9 +75,7 @@ def preflight(domains: tuple[str, ...], uri: str | None, saved: tuple[str, ...],
 
     if (to_uri is None) == (to_qemu is None):
         raise UsageError("preflight needs one destination: --to-uri URI or --to-qemu CMD")
-    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
-        raise UsageError(f"--timeout {timeout} is not a number of seconds in "
-                         f"(0, {MAX_TIMEOUT:g}]")
+    compat.check_timeout(timeout)
     fix = combine([compat_paths(read_sources([source])) for source in apply_sources]) \
         if apply_sources else None
     request = PreflightRequest(domains, uri, saved, to_uri, fix, jobs or default_jobs(),

@@ -7,6 +7,7 @@ is the user-facing form of the same contract). Pure.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Mapping
 
@@ -20,8 +21,8 @@ __all__ = [
     "FORMATS", "MAX_COMPAT_SIZE", "MAX_KEPT", "MAX_OPTION_FILE", "MAX_RECIPE", "MAX_ROMS",
     "MAX_ROM_FILE", "MAX_TIMEOUT", "MAX_XML", "MAX_XML_DEPTH", "TREE_BUILD_DIR", "TREE_MANIFEST",
     "TREE_RECIPE",
-    "default_prefix", "is_compat_set", "label_of", "package_names", "package_of_prefix",
-    "source_date_epoch", "split_compat_name",
+    "check_timeout", "default_prefix", "is_compat_set", "label_of", "package_names",
+    "package_of_prefix", "source_date_epoch", "split_compat_name",
 ]
 
 # --- generate's defaults ---------------------------------------------------------------------
@@ -146,6 +147,14 @@ def is_compat_set(names: Collection[str]) -> bool:
     files of its origin by design, so a file it lacks is no removal (``check``'s ``only-old``;
     ``verify-migration`` runs no case for it)."""
     return bool(names) and all(split_compat_name(name) for name in names)
+
+
+def check_timeout(seconds: float) -> float:
+    """A ``--timeout``: seconds in (0, :data:`MAX_TIMEOUT`] (verify-migration, preflight)."""
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT):
+        raise UsageError(f"--timeout {seconds} is not a number of seconds in "
+                         f"(0, {MAX_TIMEOUT:g}]")
+    return seconds
 
 
 # --- dates -----------------------------------------------------------------------------------

@@ -127,6 +127,7 @@ def report(source: str, destination: str, results: Sequence[DomainResult],
         lines += [f"  fix: {line}" for line in fixes]
         lines += [f"  {line}" for line in _without(r)]
         lines += [f"  note: {note}" for note in r.notes]
+        lines += [f"  note: {line}" for line in (r.applied.overrides if r.applied else ())]
         if r.verdict == "breaks":
             problems.append(f"{r.label} breaks on the destination: {_blocks(r.diffs)}")
         elif r.verdict == "error":
@@ -137,6 +138,7 @@ def report(source: str, destination: str, results: Sequence[DomainResult],
             "fix": fixes, "error": r.error, "source_sizes_from": r.source_from or None,
             "xml_changes": list(r.applied.changed) if r.applied else [],
             "left_alone": list(r.applied.left_alone) if r.applied else [],
+            "overrides": list(r.applied.overrides) if r.applied else [],
             "needed": None if r.without is None or r.verdict == "error" else bool(r.without),
             "blocks_without_fix": None if r.without is None else [_block(d) for d in r.without],
             "notes": list(r.notes),

@@ -31,7 +31,6 @@ the state ("Size mismatch: ...rom: 0x40000 != 0x80000: ..."), which is then repo
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
@@ -149,9 +148,7 @@ class MigrationRequest:
     def of(cls, from_qemu: str, to_qemu: str, machine: str | None = None,
            devices: Sequence[str] = (), timeout: float = compat.DEFAULT_TIMEOUT,
            jobs: int | None = None) -> MigrationRequest:
-        if not (math.isfinite(timeout) and 0 < timeout <= compat.MAX_TIMEOUT):
-            raise UsageError(f"--timeout {timeout} is not a number of seconds in "
-                             f"(0, {compat.MAX_TIMEOUT:g}]")
+        compat.check_timeout(timeout)
         if jobs is not None and jobs < 1:
             raise UsageError(f"--jobs {jobs} is not a positive number")
         return cls(from_qemu, to_qemu, machine, tuple(devices), timeout, jobs)
