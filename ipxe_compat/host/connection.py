@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
 import time
 import urllib.parse
@@ -101,7 +102,10 @@ class Calls:
         if self.cancelled and not cleanup:
             raise Cancelled(what)
         outcome: list[Any] = []
-        done = threading.Event()
+        # The worker says "done" on a pipe, not a threading.Event: a timed Event.wait is a
+        # semaphore wait until an absolute clock time, which a shifted clock (libfaketime, as
+        # reprotest runs the tests) turns into days; select's timeout is relative.
+        readable, writable = os.pipe()
 
         def work() -> None:
             try:
@@ -109,18 +113,24 @@ class Calls:
             except BaseException as error:  # handed to the waiting thread
                 outcome.append((False, error))
             finally:
-                done.set()
+                with contextlib.suppress(OSError):  # the waiter gave up and closed its end
+                    os.write(writable, b".")
+                os.close(writable)
 
-        threading.Thread(target=work, name=f"libvirt {what}", daemon=True).start()
-        started = time.monotonic()
-        deadline = started + self.timeout
-        while not done.wait(SLICE):  # a signal handler runs between slices (main thread)
-            now = time.monotonic()
-            if self.cancelled and now > max(self._since, started) + GRACE:
-                raise Abandoned(what)
-            if now > deadline:
-                raise Unanswered(f"{where}: no answer to {what} within {self.timeout:g} s "
-                                 "(--timeout)")
+        try:
+            threading.Thread(target=work, name=f"libvirt {what}", daemon=True).start()
+            started = time.monotonic()
+            deadline = started + self.timeout
+            # a signal handler runs between slices (main thread)
+            while not select.select([readable], [], [], SLICE)[0]:
+                now = time.monotonic()
+                if self.cancelled and now > max(self._since, started) + GRACE:
+                    raise Abandoned(what)
+                if now > deadline:
+                    raise Unanswered(f"{where}: no answer to {what} within {self.timeout:g} s "
+                                     "(--timeout)")
+        finally:
+            os.close(readable)
         ok, value = outcome[0]
         if ok:
             return value  # type: ignore[no-any-return]
