@@ -16,16 +16,17 @@ direct child leaves those running, and waiting for end-of-file on its pipes wait
   after its group has been killed, so the group id cannot pass to another process meanwhile.
 - every :class:`Child` ends in :meth:`Child.kill` (SIGTERM to the group, a grace period, SIGKILL
   to the group, reap), and :func:`kill_all` kills whatever still runs when ipxe-compat exits.
-- a process that leaves the group (``setsid``, a daemon) would escape that: so ipxe-compat is a
-  child subreaper (Linux's ``PR_SET_CHILD_SUBREAPER``) from its first command on: a process whose
-  parent ends becomes ipxe-compat's child instead of PID 1's. Each command's environment carries
-  a mark (:data:`MARK`) that everything it starts inherits, setsid or not; when the command
-  ends, :meth:`Child.kill` kills and reaps every child of ipxe-compat with its mark or from its
-  group, round after round as their own children fall to ipxe-compat, until its group is empty
-  (:func:`_sweep`). A running command's processes and ipxe-compat's other children (libvirt's
-  ssh, the session daemon libvirt starts: no mark) are never touched. A process that clears its
-  environment and leaves the session still escapes, as does everything detached without a
-  subreaper (not Linux, prctl refused) or when ipxe-compat dies by SIGKILL.
+- a process that leaves the group (``setsid``, a daemon) would escape that. So each command's
+  environment carries a mark (:data:`MARK`) that everything it starts inherits, setsid or not;
+  when the command ends, :meth:`Child.kill` finds every process with its mark (``/proc``; only
+  those started since the command, by their start time) and kills it, round after round, until
+  none is left (:func:`_sweep`). Each is signalled through a pidfd, so a pid that passed to
+  another process meanwhile is never hit. A running command's processes and anything not
+  started by a command (libvirt's ssh, the session daemon libvirt starts) are never touched. A
+  process that clears its environment and leaves the session still escapes, as does everything
+  detached when ipxe-compat dies by SIGKILL. ipxe-compat is no child subreaper: it would then
+  inherit every orphan below it, and the daemons libvirt starts for a ``qemu:///session`` URI
+  wait for their own daemonized QEMUs to vanish, which as our unreaped zombies they never do.
 
 bash is Debian's (Essential: yes); dash cannot redirect a file descriptor above 9. Without bash,
 a command starts directly in its own session: all of the above holds but the SIGKILL case.
@@ -42,7 +43,6 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -85,8 +85,6 @@ MAX_STDERR = 64 << 10
 _POLL = 0.01
 #: The environment variable whose value (:attr:`Child.token`) marks a command's processes.
 MARK = "IPXE_COMPAT_CHILD"
-#: prctl(2) option: orphaned descendants re-parent to us, not to PID 1 (Linux >= 3.4).
-PR_SET_CHILD_SUBREAPER = 36
 
 
 class RunError(ToolError):
@@ -131,101 +129,73 @@ def resolve(program: str) -> str:
 
 _live: set[Child] = set()
 _live_lock = threading.Lock()
-#: Whether orphans of our commands come to us (None: not asked yet; set by the first Child).
-_subreaper: bool | None = None
-#: Ended commands whose processes :func:`_sweep` could not all end in time: token -> group.
+#: Ended commands whose processes :func:`_sweep` could not all end in time: token -> start.
 _unswept: dict[str, int] = {}
 _tokens = itertools.count(1)
 
 
-def _become_subreaper() -> bool:
-    """Make ipxe-compat its commands' subreaper, once; False where Linux's prctl is missing or
-    refuses (then a detached process may outlive ipxe-compat, as it always could)."""
-    global _subreaper  # noqa: PLW0603 (once per process; a race only asks the kernel twice)
-    if _subreaper is None:
-        became = False  # set once known: another thread must not read False meanwhile
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            with contextlib.suppress(OSError, AttributeError):
-                libc = ctypes.CDLL(None, use_errno=True)
-                became = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-        _subreaper = became
-    return _subreaper
+def _start_time(pid: int) -> int:
+    """When ``pid`` started (``/proc/PID/stat``, clock ticks since boot); 0 if unknown. A
+    command's processes all start at or after its leader: no clock of ours is read (a shifted
+    one, as under libfaketime, would not match the kernel's)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rpartition(b")")[2].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
-def _children() -> set[int]:
-    """The child processes of every thread of ipxe-compat, zombies too."""
-    found: set[int] = set()
-    me = os.getpid()
-    if not os.path.exists(f"/proc/self/task/{me}/children"):  # no CONFIG_PROC_CHILDREN
-        for entry in os.listdir("/proc"):
-            stat = _stat(int(entry)) if entry.isdigit() else None
-            if stat is not None and stat[1] == me:
-                found.add(int(entry))
-        return found
-    for tid in os.listdir("/proc/self/task"):
-        with contextlib.suppress(OSError), open(f"/proc/self/task/{tid}/children", "rb") as kids:
-            found.update(int(pid) for pid in kids.read().split())  # OSError: the thread ended
+def _marked(token: str, since: int) -> list[int]:
+    """The live processes of the command ``token``: started at ``since`` or later (a cheap
+    read of their stat) and carrying its mark in their environment. Zombies are left to their
+    parents (they are ended, and their environment is gone)."""
+    mark = f"{MARK}={token}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()  # the name may hold anything
+            if fields[0] == b"Z" or int(fields[19]) < since:
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                if mark in environ.read().split(b"\0"):
+                    found.append(int(entry))
+        except (OSError, IndexError, ValueError):  # gone, or not ours to read
+            continue
     return found
 
 
-def _stat(pid: int) -> tuple[str, int, int, int] | None:
-    """``pid``'s state letter, parent, process group and session; None once it is gone."""
+def _kill(pid: int, token: str) -> None:
+    """SIGKILL ``pid`` if it is still the process with the mark: the pidfd holds the process,
+    and the mark is read again through it, so a pid reused meanwhile is never signalled."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()  # the name may hold anything
-    except OSError:
-        return None
-    return fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3])
-
-
-def _belongs(pid: int, token: str, group: int) -> bool:
-    """Whether our child ``pid`` came from the command marked ``token`` that led ``group``: still
-    in its group or session (a zombie has no environment left), or marked (a setsid one)."""
-    stat = _stat(pid)
-    if stat is None:
-        return False
-    if group in stat[2:]:
-        return True
+        pidfd = os.pidfd_open(pid)
+    except (OSError, AttributeError):  # gone; or no pidfd (Linux < 5.3): plain kill
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        return
     try:
         with open(f"/proc/{pid}/environ", "rb") as environ:
-            return f"{MARK}={token}".encode() in environ.read().split(b"\0")
-    except OSError:  # gone, or no longer ours to read (a set-user-ID program)
-        return False
+            if f"{MARK}={token}".encode() in environ.read().split(b"\0"):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except OSError:
+        pass  # it ended meanwhile
+    finally:
+        os.close(pidfd)
 
 
-def _sweep(token: str, group: int, deadline: float) -> bool:
-    """Kill and reap every process the command ``token`` (group ``group``, already killed and
-    its leader reaped) left: they are our children, or become ours as their parents end. Only
-    our own children are signalled, and a child's pid cannot pass to another process before we
-    reap it. True once its group is empty and no child of ours is from it; False at
-    ``deadline`` (one stuck in the kernel), for :func:`kill_all` to try again."""
+def _sweep(token: str, since: int, deadline: float) -> bool:
+    """Kill every process the command ``token`` (started at ``since``, its group already
+    killed) left, round after round (one may start another meanwhile). True once none is left;
+    False at ``deadline`` (one stuck in the kernel), for :func:`kill_all` to try again."""
     while True:
-        ended = False
-        for pid in _children():
-            if _belongs(pid, token, group):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                ended = _reap(pid, deadline) or ended
-        if not ended:
-            try:
-                os.killpg(group, 0)  # only a probe: the id may no longer be the group's
-            except (ProcessLookupError, PermissionError):
-                return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0 if ended else 0.001)
-
-
-def _reap(pid: int, deadline: float) -> bool:
-    """Wait for our killed child ``pid`` (never beyond ``deadline``); False if it still runs."""
-    while True:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return True
-        except ChildProcessError:  # reaped by a sweep in another thread
+        left = _marked(token, since)
+        if not left:
             return True
+        for pid in left:
+            _kill(pid, token)
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.001)
@@ -243,7 +213,6 @@ class Child:
         self.argv = (resolve(argv[0]), *argv[1:])
         self.token = f"{os.getpid()}.{next(_tokens)}"
         env = {**(os.environ if env is None else env), MARK: self.token}
-        self._sweeping = _become_subreaper()
         read_end, self._lifeline = os.pipe()  # both close-on-exec; read_end is passed explicitly
         supervised = os.access(BASH, os.X_OK)
         command = ([BASH, "-c", SUPERVISOR, "ipxe-compat-child", str(read_end), *self.argv]
@@ -258,6 +227,7 @@ class Child:
         finally:
             os.close(read_end)
         self.pid = self._proc.pid  # also its process group's and session's id
+        self._since = _start_time(self.pid)  # not reaped yet: its stat is there
         self.stdin = self._proc.stdin
         self.stdout = self._proc.stdout
         self.stderr = self._proc.stderr
@@ -348,8 +318,7 @@ class Child:
             self.signal(signal.SIGKILL)  # the leader's zombie keeps the group id ours
             status = self._proc.wait()
             self._reaped = True
-            if self._sweeping:
-                _unswept[self.token] = self.pid
+            _unswept[self.token] = self._since
             if self._status is None:
                 self._status = status if status >= 0 else 128 - status
             os.close(self._lifeline)
@@ -361,7 +330,8 @@ class Child:
                         stream.close()
         with _live_lock:
             _live.discard(self)
-        if self._sweeping and _sweep(self.token, self.pid, time.monotonic() + GRACE):
+        if self.token in _unswept and _sweep(self.token, self._since,
+                                             time.monotonic() + GRACE):
             _unswept.pop(self.token, None)
         return self._status
 
@@ -375,8 +345,8 @@ def kill_all() -> None:
         with contextlib.suppress(OSError):
             child.kill(grace=0)
     deadline = time.monotonic() + GRACE
-    for token, group in list(_unswept.items()):
-        if _sweep(token, group, deadline):
+    for token, since in list(_unswept.items()):
+        if _sweep(token, since, deadline):
             _unswept.pop(token, None)
 
 

@@ -162,8 +162,9 @@ def _zombies() -> set[int]:
 
 def test_a_detached_child_goes_with_its_command_and_another_commands_stays() -> None:
     """Review 2, item 7: ``setsid`` leaves the command's session, so the group kill missed it;
-    ipxe-compat is its subreaper now and ends it with the command that started it. A detached
-    child of a command still running is that command's: it must not end meanwhile."""
+    its mark (the command's environment) ends it with the command that started it. A detached
+    child of a command still running is that command's: it must not end meanwhile. ipxe-compat
+    is no subreaper: it is left no zombie."""
     mine, other = _token(), _token()
     zombies = _zombies()
     detach = "setsid {0} & (setsid {0} &); (setsid sh -c '{0} & exec {0}' &)"
@@ -286,3 +287,15 @@ def test_wrappers_without_exec_leave_no_qemu(tmp_path: Path) -> None:
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "2 of 2 migrations completed" in verify.stdout
     assert left(str(tmp_path)) == []
+
+
+def test_ipxe_compat_is_no_child_subreaper() -> None:
+    """A subreaper inherits every orphan below it: the QEMU probes a libvirt session daemon
+    daemonizes would stay its unreaped zombies, and that daemon waits for them to vanish."""
+    import ctypes
+
+    runner.run(["sh", "-c", "setsid true &"], timeout=10)
+    libc = ctypes.CDLL(None, use_errno=True)
+    flag = ctypes.c_int(-1)
+    assert libc.prctl(37, ctypes.byref(flag), 0, 0, 0) == 0  # PR_GET_CHILD_SUBREAPER
+    assert flag.value == 0
