@@ -92,6 +92,24 @@ def test_generate_writes_orig_and_tree(tmp_path: Path, deb: Path) -> None:
     assert "Built-Using: ipxe (= 1.0-1)" in (tree / "debian/control").read_text()
 
 
+def test_force_never_leaves_an_earlier_build_beside_the_new_tree(tmp_path: Path,
+                                                                 deb: Path) -> None:
+    """Review 4: ``--force`` without --build-source left the earlier run's .dsc and
+    _source.changes (what ``debsign && dput`` sends) beside a new tree they do not match."""
+    assert run("generate", str(deb), "-o", "out", cwd=tmp_path).returncode == 0
+    out = tmp_path / "out"
+    (out / "ipxe-qemu-256k-compat_1.0-1.dsc").write_text("old\n")
+    assert_error(run("generate", str(deb), "-o", "out", "--force", cwd=tmp_path), 2,
+                 "ipxe-qemu-256k-compat_1.0-1.dsc from an earlier --build-source run would not "
+                 "match the new tree")
+    (out / "ipxe-qemu-256k-compat_1.0-1.dsc").unlink()
+    (out / "ipxe-qemu-256k-compat-efi-roms_1.0-1_all.deb").write_text("old\n")
+    again = run("generate", str(deb), "-o", "out", "--force", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert ("ipxe-qemu-256k-compat-efi-roms_1.0-1_all.deb from an earlier build of this "
+            "version do not match the new tree") in again.stderr
+
+
 def test_missing_source_is_exit_2(tmp_path: Path) -> None:
     assert_error(run("generate", "nope.deb", "-o", "out", cwd=tmp_path), 2, "nope.deb")
     assert not (tmp_path / "out").exists()

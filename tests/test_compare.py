@@ -255,3 +255,27 @@ def romset_of(label: str, data: bytes) -> RomSet:
 
 def test_expectation_parses() -> None:
     assert parse_expectation("efi-*.rom=256k") == Expectation("efi-*.rom", 262144)
+
+
+def test_a_set_of_debians_own_4m_images_is_no_compat_set() -> None:
+    """Review 4: trixie's OVMF_CODE_4M.secboot.fd and OVMF_VARS_4M.ms.fd alone read as a compat
+    set, so every image they lack was only-old and check exited 0."""
+    old = romset("t", {"OVMF.fd": 4 << 20, "OVMF_CODE_4M.fd": 3653632,
+                       "OVMF_CODE_4M.secboot.fd": 3653632, "OVMF_VARS_4M.ms.fd": 540672})
+    new = romset("n", {"OVMF_CODE_4M.secboot.fd": 3653632, "OVMF_VARS_4M.ms.fd": 540672})
+    rows = compare(old, new)
+    assert sorted((r.name, r.verdict.value) for r in rows) == [
+        ("OVMF.fd", "removed"), ("OVMF_CODE_4M.fd", "removed"),
+        ("OVMF_CODE_4M.secboot.fd", "ok"), ("OVMF_VARS_4M.ms.fd", "ok")]
+
+
+def test_a_name_that_merely_ends_in_another_is_no_compat_name() -> None:
+    """Review 4: vgabios.bin paired with bios.bin (a bare suffix) and was judged as its -bios
+    successor; a compat name is PREFIX-ORIGINAL."""
+    rows = compare(romset("o", {"bios.bin": 131072}), romset("n", {"vgabios.bin": 40960}))
+    assert sorted((r.name, r.verdict.value) for r in rows) == [
+        ("bios.bin", "removed"), ("vgabios.bin", "only-new")]
+    rows = compare(romset("o", {"bios.bin": 131072, "vgabios.bin": 40960}),
+                   romset("n", {"40k-vgabios.bin": 40960}))
+    assert {(r.name, r.verdict.value) for r in rows} == {  # a compat set carries some
+        ("bios.bin", "only-old"), ("vgabios.bin", "ok")}

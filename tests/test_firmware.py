@@ -114,6 +114,10 @@ def test_load_errors_are_qemus() -> None:
                                                                         "efi-virtio.rom")),
     ("512k-efi-e1000.rom", ("512k-", "efi-e1000.rom")), ("OVMF.fd", None),
     ("bios-256k.bin", None), ("efi-virtio.rom", None),
+    # Debian's own 4M images are no compat names (review 4: read as "ms.fd" behind a prefix
+    # "OVMF_CODE_4M.", a set of them passed check as a compat set)
+    ("OVMF_CODE_4M.ms.fd", None), ("OVMF_VARS_4M.ms.fd", None),
+    ("OVMF_CODE_4M.secboot.fd", None), ("OVMF_CODE_4M.snakeoil.fd", None),
 ])
 def test_compat_names_split(name: str, split: tuple[str, str] | None) -> None:
     assert split_compat_name(name) == split

@@ -1599,9 +1599,11 @@ def test_bytes_that_do_not_hash_as_promised_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_one_letter_prefix_pairs_alike_in_check_and_qemu_config(tmp_path: Path) -> None:
-    """generate --prefix a makes aefi-virtio.rom: check and qemu-config pair it by one rule."""
+    """generate --prefix a- makes a-efi-virtio.rom: check and qemu-config pair it by one rule;
+    a name that merely ends in another's (aefi-virtio.rom) pairs in neither."""
     old = _rom_dir(tmp_path, "old", {"efi-virtio.rom": GOOD_256K})
-    new = _rom_dir(tmp_path, "new", {"aefi-virtio.rom": GOOD_256K})
+    new = _rom_dir(tmp_path, "new", {"a-efi-virtio.rom": GOOD_256K})
+    bare = _rom_dir(tmp_path, "bare", {"aefi-virtio.rom": GOOD_256K})
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
         return run_cli(argv, tmp_path)
@@ -1609,4 +1611,8 @@ def test_a_one_letter_prefix_pairs_alike_in_check_and_qemu_config(tmp_path: Path
     assert checked.returncode == 0, checked.stderr
     assert [r["verdict"] for r in json.loads(checked.stdout)["roms"]] == ["ok"]
     mapped = run("qemu-config", new)
-    assert "virtio-net-pci-base.romfile=aefi-virtio.rom" in mapped.stdout, mapped.stderr
+    assert "virtio-net-pci-base.romfile=a-efi-virtio.rom" in mapped.stdout, mapped.stderr
+    unpaired = run("check", old, bare, "--json")
+    assert sorted(r["verdict"] for r in json.loads(unpaired.stdout)["roms"]) == [
+        "only-new", "removed"]
+    assert run("qemu-config", bare).returncode == 2

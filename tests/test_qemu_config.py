@@ -129,9 +129,12 @@ def test_two_compat_roms_of_one_default_are_refused_as_check_refuses_them() -> N
 
 
 def test_any_prefix_pairs_as_check_pairs_it() -> None:
-    """One rule: a prefix without a dash (generate --prefix old) pairs in qemu-config too."""
-    assert qemu_config(romset(["oldefi-virtio.rom"])) == (
-        "-global virtio-net-pci-base.romfile=oldefi-virtio.rom\n")
+    """One rule: any prefix that ends in a dash (generate --prefix old-) pairs in qemu-config
+    too; a name that merely ends in a ROM's name is no compat name of it."""
+    assert qemu_config(romset(["old-efi-virtio.rom"])) == (
+        "-global virtio-net-pci-base.romfile=old-efi-virtio.rom\n")
+    with pytest.raises(UsageError, match="no compat ROM"):
+        qemu_config(romset(["oldefi-virtio.rom"]))
 
 
 @pytest.mark.parametrize(("value", "fragment"), [("7.2", "--machine-compat"),

@@ -63,7 +63,8 @@ def _default_date() -> str:
               f"{', '.join(compat.DEFAULT_GLOBS)}; for a set without them (seabios, ovmf), "
               "every -bios and pflash image of at most --size]")
 @click.option("--prefix", metavar="TEXT",
-              help="Prefix of each installed ROM name.  [default: <size>-, e.g. 256k-]")
+              help="Prefix of each installed ROM name; it ends in - (compat-256k-: Ubuntu's "
+              "names).  [default: <size>-, e.g. 256k-]")
 @click.option("--pad/--copy", default=True, show_default=True,
               help="Pad each ROM to exactly SIZE, or copy it unchanged (it must still fit SIZE).")
 @click.option("--pad-byte", default=compat.DEFAULT_PAD_BYTE, show_default=True, metavar="BYTE",

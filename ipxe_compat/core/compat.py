@@ -110,7 +110,7 @@ def package_names(label: str, origin: str = DEFAULT_ORIGIN) -> tuple[str, str]:
 
 
 #: A bucket label inside a prefix: ``256k-``, ``compat-256k-`` (Ubuntu's), ``2m-``.
-_LABEL_IN_PREFIX = re.compile(r"(?:^|[-_.+])(?P<label>[0-9]+[kKmMgG])[-_.+]$")
+_LABEL_IN_PREFIX = re.compile(r"(?:^|-)(?P<label>[0-9]+[kKmMgG])-$")
 
 
 def package_of_prefix(prefix: str, origin: str = DEFAULT_ORIGIN) -> str:
@@ -125,9 +125,10 @@ def package_of_prefix(prefix: str, origin: str = DEFAULT_ORIGIN) -> str:
     return package_names(label, origin)[1]
 
 
-#: A compat file name: a prefix that ends in a bucket label (``256k-``, ``compat-256k-``,
-#: ``2m-``), then the original's name. The shortest such prefix wins.
-_COMPAT_NAME = re.compile(r"(?P<prefix>(?:[A-Za-z0-9]+[-_.+])*?[0-9]+[kKmMgG][-_.+])"
+#: A compat file name: a prefix that ends in a size label and ``-`` (``256k-``, ``compat-256k-``,
+#: ``2m-``), then the original's name. The shortest such prefix wins. The ``-`` is what keeps
+#: Debian's own names out: ``OVMF_CODE_4M.ms.fd`` is no compat name of ``ms.fd``.
+_COMPAT_NAME = re.compile(r"(?P<prefix>(?:[A-Za-z0-9._+]+-)*?[0-9]+[kKmMgG]-)"
                           r"(?P<original>[A-Za-z0-9][A-Za-z0-9._+-]*\.[A-Za-z0-9]+)")
 
 

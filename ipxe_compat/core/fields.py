@@ -31,7 +31,9 @@ _DISTRIBUTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
 _URGENCY = re.compile(r"(?:low|medium|high|emergency|critical)")
 _MAINTAINER = re.compile(r"(?P<name>[^<>,\"\x00-\x1f\x7f-\x9f\u2028\u2029]+?) "
                          r"<(?P<email>[^<>@\s,]+@[^<>@\s,]+)>")
-_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+#: A compat file is PREFIX + the original's name; the trailing ``-`` is how every command tells
+#: a compat name from an unrelated one (core/names.is_compat_of).
+_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*-")
 _INSTALL_DIR = re.compile(r"(?:/[A-Za-z0-9._+-]+)+")
 #: C0 and C1 controls and Unicode's line and paragraph separators: str.splitlines() breaks at
 #: \x85 (NEL), U+2028 and U+2029 too, and python-debian's writers split values that way.
@@ -93,7 +95,8 @@ def maintainer(value: str) -> str:
 
 def prefix(value: str) -> str:
     if not _PREFIX.fullmatch(value):
-        raise UsageError(f"prefix {value!r} may hold only letters, digits and ._+- (e.g. 256k-)")
+        raise UsageError(f"prefix {value!r} may hold only letters, digits and ._+- and must end "
+                         "in - (e.g. 256k-)")
     return value
 
 

@@ -5,8 +5,9 @@ A ROM's identity across sets is its file name (docs/cli.md). Every command selec
 with the same :func:`pair`:
 
 1. an exact name pairs first (``efi-virtio.rom`` with ``efi-virtio.rom``);
-2. then a compat name pairs with its original, the name it ends with after a non-empty prefix
-   (``256k-efi-virtio.rom`` and ``compat-256k-efi-virtio.rom`` with ``efi-virtio.rom``);
+2. then a compat name pairs with its original, the name it ends with after a prefix that ends in
+   ``-`` (``256k-efi-virtio.rom`` and ``compat-256k-efi-virtio.rom`` with ``efi-virtio.rom``;
+   ``vgabios.bin`` is no compat name of ``bios.bin``);
 3. a name with two candidates is ambiguous: named in an error, never decided by set order.
 """
 
@@ -54,8 +55,9 @@ def select(names: Iterable[str], globs: Sequence[str], option: str = "--roms") -
 
 def is_compat_of(name: str, original: str) -> bool:
     """``256k-efi-virtio.rom`` is a compat name of ``efi-virtio.rom``: the original after a
-    non-empty prefix (any prefix ``generate --prefix`` accepts)."""
-    return len(name) > len(original) and name.endswith(original)
+    prefix that ends in ``-``, as every prefix ``generate --prefix`` accepts does (a bare suffix
+    would make ``vgabios.bin`` a compat name of ``bios.bin``)."""
+    return name.endswith("-" + original)
 
 
 def original_of(name: str, originals: Collection[str]) -> str | None:

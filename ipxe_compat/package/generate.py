@@ -9,6 +9,7 @@ dpkg-source) -> moved into OUTDIR. Nothing is created on disk before the specifi
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 from .. import __version__
 from ..core.compat import MAX_OPTION_FILE, MAX_RECIPE
 from ..core.sizes import bucket, size_label
-from ..errors import SourceError, UsageError
+from ..errors import OutputExistsError, SourceError, UsageError
 from ..input import RomSet, read_sources, read_text_file
 from .changelog import parse_changelog
 from .naming import Layout
@@ -63,6 +64,7 @@ def write_package(spec: PackageSpec, outdir: Path, *, force: bool = False,
     another one writing there, and what it did with what an interrupted run left."""
     layout = Layout.of(spec.source, spec.version, spec.upstream_version)
     check_outdir(outdir, layout.names(build_source), force)
+    earlier = _earlier_build(outdir, layout, spec.package, build_source)
     # the upstream part: every ROM of the inputs as the origin ships it (path, bytes, mtime);
     # debian/rules makes the compat ROMs at build time, so no option reaches the orig tarball
     rom_entries = [Entry(rom.path, rom.data, 0o644, rom.mtime) for rom in spec.pristine]
@@ -91,9 +93,30 @@ def write_package(spec: PackageSpec, outdir: Path, *, force: bool = False,
         orig_tarball=outdir / layout.orig_tarball,
         tree=outdir / layout.tree,
         built=tuple(outdir / name for name in (layout.built if build_source else [])),
-        warnings=bucket_warnings(spec),
+        warnings=bucket_warnings(spec) + earlier,
         left=tuple(report.left),
     )
+
+
+def _earlier_build(outdir: Path, layout: Layout, package: str,
+                   build_source: bool) -> tuple[str, ...]:
+    """What an earlier build of this version left in OUTDIR that the new tree would not match.
+    Its source package (.dsc, .debian.tar.xz, _source.changes: what an upload sends) is refused
+    unless --build-source replaces it; dpkg-buildpackage's binary outputs, which its next run
+    makes again, are named in a warning."""
+    if not outdir.is_dir():
+        return ()
+    stale = [name for name in layout.built if os.path.lexists(outdir / name)]
+    if stale and not build_source:
+        raise OutputExistsError(f"{', '.join(stale)} from an earlier --build-source run would not "
+                                "match the new tree: give --build-source to replace them too, or "
+                                "remove them", path=str(outdir))
+    binary = sorted({path.name for pattern in layout.binary_globs(package)
+                     for path in outdir.glob(pattern) if path.name != layout.changes})
+    if not binary:
+        return ()
+    return (f"{outdir}: {', '.join(binary)} from an earlier build of this version do not match "
+            "the new tree: build it again (dpkg-buildpackage replaces them) before using them",)
 
 
 def bucket_warnings(spec: PackageSpec) -> tuple[str, ...]:

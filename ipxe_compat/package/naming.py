@@ -120,3 +120,11 @@ class Layout:
 
     def names(self, build_source: bool) -> list[str]:
         return [self.orig_tarball, self.tree, *(self.built if build_source else [])]
+
+    def binary_globs(self, package: str) -> list[str]:
+        """What dpkg-buildpackage makes of this version beside the tree: the .deb, the
+        .buildinfo and the .changes of a binary build."""
+        plain = self.dsc.removesuffix(".dsc").split("_", 1)[1]
+        source = self.dsc.split("_", 1)[0]
+        return [f"{package}_{plain}_*.deb", f"{source}_{plain}_*.buildinfo",
+                f"{source}_{plain}_*.changes"]
