@@ -17,16 +17,20 @@ direct child leaves those running, and waiting for end-of-file on its pipes wait
 - every :class:`Child` ends in :meth:`Child.kill` (SIGTERM to the group, a grace period, SIGKILL
   to the group, reap), and :func:`kill_all` kills whatever still runs when ipxe-compat exits.
 - a process that leaves the group (``setsid``, a daemon) would escape that. So each command's
-  environment carries a mark (:data:`MARK`) that everything it starts inherits, setsid or not;
-  when the command ends, :meth:`Child.kill` finds every process with its mark (``/proc``; only
-  those started since the command, by their start time) and kills it, round after round, until
-  none is left (:func:`_sweep`). Each is signalled through a pidfd, so a pid that passed to
-  another process meanwhile is never hit. A running command's processes and anything not
-  started by a command (libvirt's ssh, the session daemon libvirt starts) are never touched. A
-  process that clears its environment and leaves the session still escapes, as does everything
-  detached when ipxe-compat dies by SIGKILL. ipxe-compat is no child subreaper: it would then
-  inherit every orphan below it, and the daemons libvirt starts for a ``qemu:///session`` URI
-  wait for their own daemonized QEMUs to vanish, which as our unreaped zombies they never do.
+  environment carries a mark (:data:`MARK`: this run's random nonce and the command's number,
+  unique even against another ipxe-compat with our pid in a container) that everything it
+  starts inherits, setsid or not. When ipxe-compat ends (:func:`kill_all`: however it ends but
+  SIGKILL) every process with a mark of this run is found in ``/proc`` (among those started
+  since its command) and killed, round after round, until none is left (:func:`_sweep`); each
+  through a pidfd after its mark is read again, so a pid that passed to another process
+  meanwhile is never hit. Not when each command ends: a detached helper one command started may
+  serve others still running (ssh's ControlPersist master under parallel ``--to-qemu`` twins).
+  What no command started (libvirt's ssh, the session daemon libvirt starts) is never touched.
+  A process that clears its environment and leaves the session still escapes, as does
+  everything detached when ipxe-compat dies by SIGKILL. ipxe-compat is no child subreaper: it
+  would then inherit every orphan below it, and the daemons libvirt starts for a
+  ``qemu:///session`` URI wait for their own daemonized QEMUs to vanish, which as our unreaped
+  zombies they never do.
 
 bash is Debian's (Essential: yes); dash cannot redirect a file descriptor above 9. Without bash,
 a command starts directly in its own session: all of the above holds but the SIGKILL case.
@@ -39,13 +43,14 @@ import atexit
 import contextlib
 import itertools
 import os
+import secrets
 import select
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -129,9 +134,21 @@ def resolve(program: str) -> str:
 
 _live: set[Child] = set()
 _live_lock = threading.Lock()
-#: Ended commands whose processes :func:`_sweep` could not all end in time: token -> start.
-_unswept: dict[str, int] = {}
+#: Every command's mark this run, with its leader's start time (:func:`kill_all` sweeps them).
+_marks: dict[str, int] = {}
+_marks_lock = threading.Lock()
+_run = secrets.token_hex(8)
 _tokens = itertools.count(1)
+
+
+def _new_run() -> None:
+    """A forked ipxe-compat is another run: its own nonce, no marks of its parent's."""
+    global _run, _tokens, _marks_lock  # per process: reset in the child of a fork
+    _run, _tokens, _marks_lock = secrets.token_hex(8), itertools.count(1), threading.Lock()
+    _marks.clear()
+
+
+os.register_at_fork(after_in_child=_new_run)
 
 
 def _start_time(pid: int) -> int:
@@ -145,11 +162,18 @@ def _start_time(pid: int) -> int:
         return 0
 
 
-def _marked(token: str, since: int) -> list[int]:
-    """The live processes of the command ``token``: started at ``since`` or later (a cheap
-    read of their stat) and carrying its mark in their environment. Zombies are left to their
-    parents (they are ended, and their environment is gone)."""
-    mark = f"{MARK}={token}".encode()
+def _mark(pid: int, marks: Collection[str]) -> str | None:
+    """Which of ``marks`` (``MARK=token`` lines) the environment of ``pid`` carries."""
+    with open(f"/proc/{pid}/environ", "rb") as environ:
+        lines = set(environ.read().split(b"\0"))
+    return next((mark for mark in marks if f"{MARK}={mark}".encode() in lines), None)
+
+
+def _marked(marks: Mapping[str, int]) -> list[tuple[int, str]]:
+    """The live processes with one of ``marks`` (token -> its leader's start): started since the
+    earliest of them (a cheap read of their stat), then their environment read. Zombies are
+    left to their parents (they are ended, and their environment is gone)."""
+    since = min(marks.values())
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -159,11 +183,11 @@ def _marked(token: str, since: int) -> list[int]:
                 fields = stat.read().rpartition(b")")[2].split()  # the name may hold anything
             if fields[0] == b"Z" or int(fields[19]) < since:
                 continue
-            with open(f"/proc/{entry}/environ", "rb") as environ:
-                if mark in environ.read().split(b"\0"):
-                    found.append(int(entry))
+            mark = _mark(int(entry), marks)
         except (OSError, IndexError, ValueError):  # gone, or not ours to read
             continue
+        if mark is not None:
+            found.append((int(entry), mark))
     return found
 
 
@@ -177,28 +201,27 @@ def _kill(pid: int, token: str) -> None:
             os.kill(pid, signal.SIGKILL)
         return
     try:
-        with open(f"/proc/{pid}/environ", "rb") as environ:
-            if f"{MARK}={token}".encode() in environ.read().split(b"\0"):
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        if _mark(pid, (token,)) is not None:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     except OSError:
         pass  # it ended meanwhile
     finally:
         os.close(pidfd)
 
 
-def _sweep(token: str, since: int, deadline: float) -> bool:
-    """Kill every process the command ``token`` (started at ``since``, its group already
-    killed) left, round after round (one may start another meanwhile). True once none is left;
-    False at ``deadline`` (one stuck in the kernel), for :func:`kill_all` to try again."""
-    while True:
-        left = _marked(token, since)
+def _sweep(marks: Mapping[str, int], deadline: float) -> bool:
+    """Kill every live process with one of ``marks``, round after round (one may start another
+    meanwhile). True once none is left; False at ``deadline`` (one stuck in the kernel)."""
+    while marks:
+        left = _marked(marks)
         if not left:
             return True
-        for pid in left:
+        for pid, token in left:
             _kill(pid, token)
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.001)
+    return True
 
 
 class Child:
@@ -211,7 +234,7 @@ class Child:
                  stdout: int | IO[bytes] = DEVNULL, stderr: int | IO[bytes] = DEVNULL,
                  umask: int = -1) -> None:
         self.argv = (resolve(argv[0]), *argv[1:])
-        self.token = f"{os.getpid()}.{next(_tokens)}"
+        self.token = f"{_run}.{next(_tokens)}"
         env = {**(os.environ if env is None else env), MARK: self.token}
         read_end, self._lifeline = os.pipe()  # both close-on-exec; read_end is passed explicitly
         supervised = os.access(BASH, os.X_OK)
@@ -227,7 +250,8 @@ class Child:
         finally:
             os.close(read_end)
         self.pid = self._proc.pid  # also its process group's and session's id
-        self._since = _start_time(self.pid)  # not reaped yet: its stat is there
+        with _marks_lock:  # not reaped yet: its stat is there
+            _marks[self.token] = _start_time(self.pid)
         self.stdin = self._proc.stdin
         self.stdout = self._proc.stdout
         self.stderr = self._proc.stderr
@@ -306,7 +330,7 @@ class Child:
 
     def kill(self, grace: float = GRACE) -> int:
         """End the whole group: SIGTERM, up to ``grace`` seconds for the leader, SIGKILL; then
-        reap, and kill and reap what left the group (:func:`_sweep`). Idempotent; returns the
+        reap (what left the group goes at :func:`kill_all`). Idempotent; returns the
         leader's status (128 + N if signal N ended it)."""
         if grace > 0 and self.exited() is None:
             self.signal(signal.SIGTERM)
@@ -318,7 +342,6 @@ class Child:
             self.signal(signal.SIGKILL)  # the leader's zombie keeps the group id ours
             status = self._proc.wait()
             self._reaped = True
-            _unswept[self.token] = self._since
             if self._status is None:
                 self._status = status if status >= 0 else 128 - status
             os.close(self._lifeline)
@@ -330,9 +353,6 @@ class Child:
                         stream.close()
         with _live_lock:
             _live.discard(self)
-        if self.token in _unswept and _sweep(self.token, self._since,
-                                             time.monotonic() + GRACE):
-            _unswept.pop(self.token, None)
         return self._status
 
 
@@ -344,10 +364,12 @@ def kill_all() -> None:
     for child in children:
         with contextlib.suppress(OSError):
             child.kill(grace=0)
-    deadline = time.monotonic() + GRACE
-    for token, since in list(_unswept.items()):
-        if _sweep(token, since, deadline):
-            _unswept.pop(token, None)
+    with _marks_lock:
+        marks = dict(_marks)
+    if _sweep(marks, time.monotonic() + GRACE):
+        with _marks_lock:
+            for token in marks:
+                _marks.pop(token, None)
 
 
 atexit.register(kill_all)

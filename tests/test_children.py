@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -160,28 +161,55 @@ def _zombies() -> set[int]:
     return found
 
 
-def test_a_detached_child_goes_with_its_command_and_another_commands_stays() -> None:
+def test_detached_children_go_when_ipxe_compat_ends_not_before() -> None:
     """Review 2, item 7: ``setsid`` leaves the command's session, so the group kill missed it;
-    its mark (the command's environment) ends it with the command that started it. A detached
-    child of a command still running is that command's: it must not end meanwhile. ipxe-compat
-    is no subreaper: it is left no zombie."""
+    its mark (the command's environment) ends it when ipxe-compat ends (kill_all). Not when its
+    own command ends (review 3): a detached helper, say ssh's ControlPersist master, may serve
+    commands still running. ipxe-compat is no subreaper: it is left no zombie."""
     mine, other = _token(), _token()
     zombies = _zombies()
     detach = "setsid {0} & (setsid {0} &); (setsid sh -c '{0} & exec {0}' &)"
     running = f"{detach.format(sleeper(other))}; exec {sleeper(other)}"
+    ready = Path(tempfile.mkdtemp())
+    # each detached process says when it has left the group, so the group kill at the end of
+    # its command cannot catch it before (a race on a loaded machine)
+    synced = ("setsid sh -c 'touch {d}/1; exec {s}' & (setsid sh -c 'touch {d}/2; exec {s}' &); "
+              "(setsid sh -c '{s} & touch {d}/3; touch {d}/4; exec {s}' &); "
+              "while [ $(ls {d} | wc -l) -lt 4 ]; do sleep 0.01; done").format(
+                  d=ready, s=sleeper(mine))
     with cleaned(mine, other), runner.Child(["sh", "-c", running]):
-        result = runner.run(["sh", "-c", f"{detach.format(sleeper(mine))}; echo started"],
-                            timeout=10)
+        result = runner.run(["sh", "-c", f"{synced}; echo started"], timeout=10)
+        shutil.rmtree(ready)
         assert result.stdout == b"started\n"
-        assert left(mine) == []
         deadline = time.monotonic() + 5
-        while len(sleeping := [line for line in left(other, wait=0)
-                               if line.split()[1] == "sleep"]) < 5:
+        while len(sleeping := [line for line in left(mine, wait=0)
+                               if line.split()[1] == "sleep"]) < 4:
             assert time.monotonic() < deadline, sleeping
             time.sleep(0.05)
-        assert len(sleeping) == 5
-    assert left(other) == []
-    assert _zombies() <= zombies  # every one of them was reaped too
+        assert len(sleeping) == 4  # the ended command's detached helpers serve on
+        runner.kill_all()
+        assert left(mine) == [] and left(other) == []
+    assert _zombies() <= zombies
+
+
+def test_a_runs_marks_are_its_own() -> None:
+    """Review 3: a mark of pid and number alone was another ipxe-compat's too when it had our
+    pid in a container (a PID namespace): a random nonce per run, new in a forked child."""
+    parent = runner.Child(["true"])
+    parent.kill()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one command, its token to the parent
+        child = runner.Child(["true"])
+        child.kill()
+        os.write(write, child.token.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as answer:
+        token = answer.read().decode()
+    assert token.split(".")[0] != parent.token.split(".")[0], (token, parent.token)
+    assert len(parent.token.split(".")[0]) == 16
 
 
 # --- through the command line -------------------------------------------------------------------
