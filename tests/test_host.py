@@ -559,6 +559,31 @@ def test_report_says_whether_the_change_is_needed_and_which_guests_were_not_judg
 
 
 
+def test_report_never_offers_a_change_that_breaks_a_guest_fine_as_it_is() -> None:
+    """Review 3: a guest already on the destination's ROMs breaks with the compat ROM and
+    migrates without it; the change was offered as the fix and called harmless."""
+    grown = (BlockDiff("0000:00:03.0/virtio-net-pci.rom", 0x80000, 0x40000),)
+    outcome = report("src", "dst", [_result(diffs=grown, without=())], PATHS, "qemu:///x")
+    (domain,) = outcome.data["domains"]
+    assert (domain["verdict"], domain["needed"], domain["blocks"]) == ("ok", False, [])
+    assert domain["fix"] == ["leave its XML as it is: the change would break it "
+                             "(0000:00:03.0/virtio-net-pci.rom 524288 (512 KiB) -> 262144 "
+                             "(256 KiB))"]
+    assert "install" not in outcome.text and "harmless" not in outcome.text
+    assert outcome.problems == ()
+
+
+def test_a_change_that_mends_nothing_is_not_needed() -> None:
+    """Review 3: the OVMF guest judged with the iPXE package alone breaks the same with and
+    without the change; needed was true."""
+    bios = (BlockDiff("pc.bios", 2 << 20, 4 << 20),)
+    outcome = report("src", "dst", [_result(diffs=bios, without=bios)], PATHS, "qemu:///x")
+    (domain,) = outcome.data["domains"]
+    assert (domain["verdict"], domain["needed"]) == ("breaks", False)
+    assert "without it: breaks: pc.bios" in outcome.text
+    assert "(the change does not help)" in outcome.text
+
+
 def test_report_names_a_commandline_romfile_the_fix_overrides() -> None:
     """A <qemu:commandline> -global romfile loses to the added <rom file>: said, not silent."""
     said = "interface #1 (virtio): <rom file> overrides -global virtio-net-pci.romfile=x.rom"

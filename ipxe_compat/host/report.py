@@ -46,10 +46,32 @@ class DomainResult:
     without: tuple[BlockDiff, ...] | None = None  # with --apply: the diffs without the change
 
     @property
+    def harmful(self) -> bool:
+        """With --apply: the change breaks a guest that migrates as it is (one already started
+        on the destination's files, in a mixed fleet): its XML must be left alone."""
+        return (self.error is None and self.without is not None and not self.without
+                and bool(self.diffs))
+
+    @property
+    def needed(self) -> bool | None:
+        """With --apply and a change: whether the change is what mends a block (a block that
+        differs without it and not with it); None without --apply or when not judged."""
+        if self.without is None or self.error is not None:
+            return None
+        return bool(set(self.without) - set(self.diffs))
+
+    @property
     def verdict(self) -> str:
+        """As the guest fares done as advised: with the change, or as it is where the change
+        would break it (:attr:`harmful`)."""
         if self.error is not None:
             return "error"
-        return "breaks" if self.diffs else "ok"
+        return "breaks" if self.diffs and not self.harmful else "ok"
+
+    @property
+    def advised(self) -> tuple[BlockDiff, ...]:
+        """The blocks that differ done as advised (none for a harmful change)."""
+        return () if self.harmful else self.diffs
 
     @property
     def ok(self) -> bool:
@@ -84,11 +106,11 @@ def _route(result: DomainResult, to_uri: str | None) -> str:
 def fix_lines(result: DomainResult, fix: CompatPaths | None, to_uri: str | None = None
               ) -> list[str]:
     """What to do about this domain (empty: nothing)."""
-    if result.verdict == "error":
-        return []  # not judged: the error says why
+    if result.harmful:
+        return [f"leave its XML as it is: the change would break it ({_blocks(result.diffs)})"]
+    if result.verdict == "error" or (fix is None and result.ok):
+        return []  # not judged (the error says why), or nothing to do
     if fix is None:
-        if result.ok:
-            return []
         return ["no known fix given: judge one with --apply COMPAT-PACKAGE (ipxe-compat "
                 "generate makes it from the firmware package the source runs)"]
     changed = result.applied.changed if result.applied is not None else ()
@@ -105,10 +127,12 @@ def fix_lines(result: DomainResult, fix: CompatPaths | None, to_uri: str | None 
 
 def _without(result: DomainResult) -> list[str]:
     """With --apply: whether the change is needed (the guest breaks without it) or harmless."""
-    if result.without is None or result.verdict == "error":
+    if result.without is None or result.verdict == "error" or result.harmful:
         return []
-    if result.without:
+    if result.needed:
         return [f"without it: breaks: {_blocks(result.without)} (the change is needed)"]
+    if result.without:
+        return [f"without it: breaks: {_blocks(result.without)} (the change does not help)"]
     return ["without it: ok (the change is not needed, and harmless)"]
 
 
@@ -120,7 +144,7 @@ def report(source: str, destination: str, results: Sequence[DomainResult],
     domains: list[dict[str, Any]] = []
     problems = []
     for r in results:
-        said = {"ok": "ok", "breaks": f"breaks: {_blocks(r.diffs)}",
+        said = {"ok": "ok", "breaks": f"breaks: {_blocks(r.advised)}",
                 "error": f"error: not judged: {r.error}"}[r.verdict]
         lines.append(f"{r.label}: {said}")
         fixes = fix_lines(r, fix, to_uri)
@@ -129,17 +153,17 @@ def report(source: str, destination: str, results: Sequence[DomainResult],
         lines += [f"  note: {note}" for note in r.notes]
         lines += [f"  note: {line}" for line in (r.applied.overrides if r.applied else ())]
         if r.verdict == "breaks":
-            problems.append(f"{r.label} breaks on the destination: {_blocks(r.diffs)}")
+            problems.append(f"{r.label} breaks on the destination: {_blocks(r.advised)}")
         elif r.verdict == "error":
             problems.append(f"{r.label} could not be judged: {r.error}")
         domains.append({
             "name": r.name, "state": r.state, "file": r.file, "verdict": r.verdict,
-            "blocks": [_block(d) for d in r.diffs],
+            "blocks": [_block(d) for d in r.advised],
             "fix": fixes, "error": r.error, "source_sizes_from": r.source_from or None,
             "xml_changes": list(r.applied.changed) if r.applied else [],
             "left_alone": list(r.applied.left_alone) if r.applied else [],
             "overrides": list(r.applied.overrides) if r.applied else [],
-            "needed": None if r.without is None or r.verdict == "error" else bool(r.without),
+            "needed": r.needed,
             "blocks_without_fix": None if r.without is None else [_block(d) for d in r.without],
             "notes": list(r.notes),
         })
