@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ipxe_compat.core.devices import BUILTIN, NicTable, devices_driven_by
 from ipxe_compat.core.families import Family, families
 from ipxe_compat.errors import SourceError, UsageError
-from ipxe_compat.input import Origin, RomFile, RomSet
+from ipxe_compat.input import Origin, RomFile, RomSet, read_sources
 from ipxe_compat.qemu import compat_paths, qemu_config
 from ipxe_compat.qemu.config import mappings, render
 from ipxe_compat.qemu.discover import QemuFacts, pci_nic_models
@@ -231,3 +233,12 @@ def test_control_patch_adds_the_dependency_once() -> None:
     one_line = control_patch("Package: qemu-system-x86\nDepends: a\n", "b")
     assert "-Depends: a\n+Depends: a,\n+ b\n" in one_line
     assert QemuSource("d", "hw/core/machine.c", "", None).control is None
+
+
+def test_qemu_config_of_a_built_ovmf_tree_names_the_installed_paths(tmp_path: Path) -> None:
+    from tests.test_sources import _built_tree
+
+    romset = read_sources([str(_built_tree(tmp_path))])
+    text = qemu_config(romset)
+    assert "-bios /usr/share/ovmf/2m-OVMF.fd" in text
+    assert "/usr/share/qemu" not in text

@@ -209,3 +209,36 @@ def test_generated_tree_whose_build_does_not_match_its_manifest_is_refused(
             f"compat-roms/ does not hold the files debian/compat-roms.manifest lists "
             f"({victim.name}: missing, extra or different)")):
         read_source(str(tree))
+
+
+def _built_tree(top: Path) -> Path:
+    """A tree as generate writes it and dpkg-buildpackage builds it: an OVMF compat set whose
+    debian/*.install puts each file under /usr/share/ovmf or /usr/share/OVMF."""
+    import hashlib
+
+    tree = top / "ovmf-2m-compat-2022.11"
+    (tree / "debian").mkdir(parents=True)
+    (tree / "compat-roms").mkdir()
+    files = {"2m-OVMF.fd": ("usr/share/ovmf", 2 << 20), "2m-OVMF_VARS.fd": ("usr/share/OVMF",
+                                                                           128 << 10)}
+    manifest, install = "# name size sha256 ...\n", ""
+    for name, (where, size) in files.items():
+        data = b"\xff" * size
+        (tree / "compat-roms" / name).write_bytes(data)
+        manifest += f"{name} {size} {hashlib.sha256(data).hexdigest()} none\n"
+        install += f"compat-roms/{name} {where}\n"
+    (tree / "debian/compat-roms.manifest").write_text(manifest)
+    (tree / "debian/ovmf-2m-compat.install").write_text(install)
+    return tree
+
+
+@pytest.mark.parametrize("build_dir", [False, True], ids=["tree", "compat-roms"])
+def test_a_built_trees_files_are_where_its_package_installs_them(tmp_path: Path,
+                                                                 build_dir: bool) -> None:
+    """Review 4: qemu-config on an OVMF tree (or its compat-roms/) named /usr/share/qemu, where
+    the package installs nothing: QEMU would not find the file."""
+    tree = _built_tree(tmp_path)
+    _, roms = read_source(str(tree / "compat-roms" if build_dir else tree))
+    assert {rom.name: rom.installed for rom in roms} == {
+        "2m-OVMF.fd": "/usr/share/ovmf/2m-OVMF.fd",
+        "2m-OVMF_VARS.fd": "/usr/share/OVMF/2m-OVMF_VARS.fd"}

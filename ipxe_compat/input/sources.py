@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import posixpath
 import re
 import stat
 from collections.abc import Iterable
@@ -97,6 +98,9 @@ class RomFile:
     mtime: int
     path: str  # inside the package (usr/lib/ipxe/qemu/efi-virtio.rom) or the file name
     origin: Origin
+    #: where the package installs it, for a file whose origin does not say (a generated tree's
+    #: build: its debian/*.install does)
+    installed_at: str | None = None
 
     @property
     def size(self) -> int:
@@ -110,6 +114,8 @@ class RomFile:
     @property
     def installed(self) -> str | None:
         """Its absolute path on a host that has the package (or the root) installed."""
+        if self.installed_at is not None:
+            return self.installed_at
         if self.origin.kind in ("deb", "root"):
             return "/" + self.path
         return None
@@ -323,6 +329,10 @@ def _read_dir(spec: str) -> tuple[Origin, list[RomFile]]:
     the compat files of its build."""
     if any(os.path.lexists(os.path.join(spec, mark)) for mark in (TREE_MANIFEST, TREE_RECIPE)):
         return _read_tree(spec)
+    parent = os.path.dirname(os.path.abspath(spec))
+    if (os.path.basename(os.path.abspath(spec)) == TREE_BUILD_DIR
+            and os.path.lexists(os.path.join(parent, TREE_MANIFEST))):
+        return _read_tree(parent)  # a tree's build directory: its files, where they install
     entries = _firmware_entries(spec)
     if not entries:
         roots = [d for d in FIRMWARE_DIRS if os.path.isdir(os.path.join(spec, d))]
@@ -362,7 +372,27 @@ def _read_tree(spec: str) -> tuple[Origin, list[RomFile]]:
                           "again, or give the .deb it built", path=spec)
     listing = "".join(f"{rom.name} {rom.sha256}\n" for rom in roms)
     origin = Origin("dir", built, sha256=hashlib.sha256(listing.encode()).hexdigest())
-    return origin, [dataclasses.replace(rom, origin=origin) for rom in roms]
+    where = _install_dirs(spec)
+    return origin, [dataclasses.replace(rom, origin=origin, installed_at=where.get(rom.name))
+                    for rom in roms]
+
+
+def _install_dirs(spec: str) -> dict[str, str]:
+    """Where the tree's binary package installs each built file (``compat-roms/NAME DIR`` lines
+    of its debian/*.install): NAME -> /DIR/NAME. qemu-config names these paths, not QEMU's
+    directory (an OVMF compat set installs into /usr/share/ovmf and /usr/share/OVMF)."""
+    found: dict[str, str] = {}
+    debian = os.path.join(spec, "debian")
+    for entry in sorted(os.listdir(debian)):
+        if not entry.endswith(".install"):
+            continue
+        path = os.path.join(debian, entry)
+        for line in read_text_file(path, MAX_RECIPE, "an install file").splitlines():
+            source, _, target = line.strip().partition(" ")
+            if source.startswith(TREE_BUILD_DIR + "/") and target and " " not in target:
+                name = source.removeprefix(TREE_BUILD_DIR + "/")
+                found[name] = posixpath.join("/", target.strip("/"), name)
+    return found
 
 
 def _manifest(text: str, path: str) -> dict[str, tuple[int, str]]:

@@ -159,8 +159,8 @@ def mappings(romset: RomSet, table: NicTable = BUILTIN,
             raise ambiguous(base, [replacing[base], rom.name])
         if install_dir is not None:
             directory = install_dir
-        elif rom.origin.kind == "deb":
-            directory = "/" + posixpath.dirname(rom.path)
+        elif rom.installed is not None:  # a package's, a root's, a built tree's
+            directory = posixpath.dirname(rom.installed)
         else:
             directory = compat.DEFAULT_INSTALL_DIR
         for family in table.families:
