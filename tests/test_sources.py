@@ -227,8 +227,8 @@ def _built_tree(top: Path) -> Path:
         (tree / "compat-roms" / name).write_bytes(data)
         manifest += f"{name} {size} {hashlib.sha256(data).hexdigest()} none\n"
         install += f"compat-roms/{name} {where}\n"
-    (tree / "debian/compat-roms.manifest").write_text(manifest)
-    (tree / "debian/ovmf-2m-compat.install").write_text(install)
+    (tree / "debian" / "compat-roms.manifest").write_text(manifest)
+    (tree / "debian" / "ovmf-2m-compat.install").write_text(install)
     return tree
 
 
