@@ -23,7 +23,7 @@ from ..core.firmware import (
 from ..core.names import select
 from ..core.outcome import Outcome
 from ..core.rom import Image, Rom, rom_errors
-from ..core.sizes import bucket, human, size_label
+from ..core.sizes import bucket, human, size_text
 from ..errors import RomFormatError
 from ..input import RomFile, RomSet
 
@@ -142,7 +142,7 @@ def to_text(reports: Sequence[RomReport]) -> str:
         file = report.file
         block, size = _block(file)
         if file.kind is FileClass.OPTION_ROM:
-            what = (f"QEMU bucket {size_label(bucket(file.size))} (block "
+            what = (f"QEMU bucket {size_text(bucket(file.size))} (block "
                     f"{block_rule(file.kind, file.name)} of the device that loads it)")
         elif block is None:
             what = file.kind.description

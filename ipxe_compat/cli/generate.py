@@ -219,7 +219,7 @@ def _print_report(result: GenerateResult, as_json: bool) -> None:
         })
         return
     padded = sum(1 for rom in spec.roms if rom.size != rom.original.size)
-    noun = "files" if spec.firmware else "ROMs"
+    noun = ("file" if spec.firmware else "ROM") + ("" if len(spec.roms) == 1 else "s")
     click.echo(f"{spec.source} {spec.version} for {spec.distribution}: {len(spec.roms)} {noun} "
                f"({padded} padded to {spec.size_label}, {len(spec.roms) - padded} unchanged), "
                f"Built-Using: {spec.built_using}")

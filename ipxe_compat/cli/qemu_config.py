@@ -55,15 +55,18 @@ __all__ = ["qemu_config"]
 def qemu_config(source: str, fmt: str, machine_compat: str | None, qemu_source: str | None,
                 control_patch: Path | None, install_dir: str | None, qemu_command: str | None,
                 fallback_builtin: bool, apply_to: tuple[str, ...]) -> None:
-    """Tell QEMU to use the compat ROMs in SOURCE for the NIC models they replace.
+    """Tell QEMU to use the compat files in SOURCE: NIC ROMs for the models they replace,
+    -bios and pflash images for the guests that booted their originals.
 
-    SOURCE is the compat package (.deb), the compat-roms/ directory of its built tree, or any
-    directory of compat ROMs (or apt:NAME[=VERSION] of an installed-elsewhere compat package).
+    SOURCE is the compat package (.deb), its built tree (or the tree's compat-roms/), or any
+    directory of compat files (or apt:NAME[=VERSION] of an installed-elsewhere compat package).
     A ROM replaces a model's default only where that default is the original ROM:
     256k-efi-virtio.rom for the virtio-net-pci family (default efi-virtio.rom). Flags, C entries
     and the patch name each family's most general QOM type (virtio-net-pci-base covers
     virtio-net-pci and its transitional and non-transitional variants); libvirt lists every
-    concrete model.
+    concrete model. A firmware compat set (2m-OVMF.fd) gives -bios and -drive if=pflash
+    options, and <loader> and <nvram template> for libvirt (--apply rewrites them); the c and
+    patch formats refuse it, as QEMU has no compat property for firmware.
 
     \b
     Examples:

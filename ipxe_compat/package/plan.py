@@ -73,9 +73,10 @@ def make_plan(romset: RomSet, *, size: int, globs: Sequence[str], prefix: str,
                  if (bucket(rom.size) if rom.kind is FileClass.OPTION_ROM else rom.size) > size]
     if too_large:
         listing = ", ".join(f"{rom.name} ({rom.size} bytes)" for rom in too_large)
+        roms = all(rom.kind is FileClass.OPTION_ROM for rom in too_large)
+        limit = f"the {size_label(size)} bucket" if roms else f"--size {size_label(size)}"
         raise RomTooLargeError(
-            f"does not fit the {size_label(size)} bucket ({size} bytes), "
-            f"refusing to truncate: {listing}",
+            f"does not fit {limit} ({size} bytes), refusing to truncate: {listing}",
             path=too_large[0].origin.spec,
         )
     return tuple(
