@@ -235,6 +235,7 @@ def test_a_firmware_image_expectation_is_its_exact_size() -> None:
     assert guard_roms(roms, [parse_expectation("OVMF_CODE_4M.fd=3568k")]).problems == ()
     wrong = guard_roms(roms, [parse_expectation("OVMF_CODE_4M.fd=4m")])
     assert wrong.problems == ("s/OVMF_CODE_4M.fd: its block is 3568k, expected 4M",)
+    assert "WRONG SIZE" in wrong.text and "BUCKET" not in wrong.text
 
 
 def test_a_size_without_unit_reads_as_bytes_in_the_message() -> None:

@@ -245,7 +245,9 @@ class GuardRow:
 
     @property
     def result(self) -> str:
-        return "WRONG BUCKET" if not self.in_bucket else "INVALID" if self.errors else "ok"
+        if not self.in_bucket:  # an option ROM's block is a bucket; an image's its size
+            return "WRONG BUCKET" if self.rom.kind is FileClass.OPTION_ROM else "WRONG SIZE"
+        return "INVALID" if self.errors else "ok"
 
 
 def parse_expectation(text: str) -> Expectation:
@@ -339,7 +341,7 @@ def guard_table(rows: Sequence[GuardRow], at_most: bool) -> str:
          ("<= " if at_most else "") + size_text(row.expected), row.result]
         for row in sorted(rows, key=lambda r: (r.ok, r.rom.name))
     ]
-    return aligned(["", "ROM", "SIZE", "BUCKET", "EXPECTED", "RESULT"], body)
+    return aligned(["", "FILE", "SIZE", "BLOCK", "EXPECTED", "RESULT"], body)
 
 
 def guard_json(rows: Sequence[GuardRow], at_most: bool) -> dict[str, Any]:
