@@ -151,15 +151,16 @@ def _new_run() -> None:
 os.register_at_fork(after_in_child=_new_run)
 
 
-def _start_time(pid: int) -> int:
-    """When ``pid`` started (``/proc/PID/stat``, clock ticks since boot); 0 if unknown. A
-    command's processes all start at or after its leader: no clock of ours is read (a shifted
-    one, as under libfaketime, would not match the kernel's)."""
+def _stat(pid: int) -> tuple[bytes, int] | None:
+    """``pid``'s state letter and start time (``/proc/PID/stat``, clock ticks since boot); None
+    once it is gone. A command's processes all start at or after its leader: no clock of ours
+    is read (a shifted one, as under libfaketime, would not match the kernel's)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
-            return int(stat.read().rpartition(b")")[2].split()[19])
+            fields = stat.read().rpartition(b")")[2].split()  # the name may hold anything
+        return fields[0], int(fields[19])
     except (OSError, IndexError, ValueError):
-        return 0
+        return None
 
 
 def _mark(pid: int, marks: Collection[str]) -> str | None:
@@ -178,13 +179,12 @@ def _marked(marks: Mapping[str, int]) -> list[tuple[int, str]]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
+        stat = _stat(int(entry))
+        if stat is None or stat[0] == b"Z" or stat[1] < since:
+            continue
         try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rpartition(b")")[2].split()  # the name may hold anything
-            if fields[0] == b"Z" or int(fields[19]) < since:
-                continue
             mark = _mark(int(entry), marks)
-        except (OSError, IndexError, ValueError):  # gone, or not ours to read
+        except OSError:  # gone, or not ours to read
             continue
         if mark is not None:
             found.append((int(entry), mark))
@@ -251,7 +251,7 @@ class Child:
             os.close(read_end)
         self.pid = self._proc.pid  # also its process group's and session's id
         with _marks_lock:  # not reaped yet: its stat is there
-            _marks[self.token] = _start_time(self.pid)
+            _marks[self.token] = (_stat(self.pid) or (b"", 0))[1]
         self.stdin = self._proc.stdin
         self.stdout = self._proc.stdout
         self.stderr = self._proc.stderr
