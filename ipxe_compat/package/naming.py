@@ -101,6 +101,8 @@ class Layout:
     dsc: str
     debian_tarball: str
     changes: str
+    #: the version as file names carry it (no epoch)
+    plain_version: str
 
     @classmethod
     def of(cls, source: str, version: str, upstream_version: str) -> Layout:
@@ -111,6 +113,7 @@ class Layout:
             dsc=f"{source}_{plain}.dsc",
             debian_tarball=f"{source}_{plain}.debian.tar.xz",
             changes=f"{source}_{plain}_source.changes",
+            plain_version=plain,
         )
 
     @property
@@ -124,7 +127,6 @@ class Layout:
     def binary_globs(self, package: str) -> list[str]:
         """What dpkg-buildpackage makes of this version beside the tree: the .deb, the
         .buildinfo and the .changes of a binary build."""
-        plain = self.dsc.removesuffix(".dsc").split("_", 1)[1]
-        source = self.dsc.split("_", 1)[0]
-        return [f"{package}_{plain}_*.deb", f"{source}_{plain}_*.buildinfo",
-                f"{source}_{plain}_*.changes"]
+        stem = self.dsc.removesuffix(".dsc")  # SOURCE_VERSION
+        return [f"{package}_{self.plain_version}_*.deb", f"{stem}_*.buildinfo",
+                f"{stem}_*.changes"]
