@@ -43,7 +43,6 @@ import atexit
 import contextlib
 import itertools
 import os
-import secrets
 import select
 import shutil
 import signal
@@ -136,18 +135,19 @@ _live: set[Child] = set()
 _live_lock = threading.Lock()
 #: Every command's mark this run, with its leader's start time (:func:`kill_all` sweeps them).
 _marks: dict[str, int] = {}
-_marks_lock = threading.Lock()
-_run = secrets.token_hex(8)
-_tokens = itertools.count(1)
+_marks_lock: threading.Lock
+_run: str  # this run's random nonce, in every mark
+_tokens: itertools.count[int]
 
 
 def _new_run() -> None:
-    """A forked ipxe-compat is another run: its own nonce, no marks of its parent's."""
-    global _run, _tokens, _marks_lock  # per process: reset in the child of a fork
-    _run, _tokens, _marks_lock = secrets.token_hex(8), itertools.count(1), threading.Lock()
+    """A run's own nonce and no marks: at start, and in a forked child (another run)."""
+    global _run, _tokens, _marks_lock  # per process
+    _run, _tokens, _marks_lock = os.urandom(8).hex(), itertools.count(1), threading.Lock()
     _marks.clear()
 
 
+_new_run()
 os.register_at_fork(after_in_child=_new_run)
 
 
